@@ -1,0 +1,60 @@
+# picoring developer commands. `make help` lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
+export CARGO_TERM_COLOR := never
+
+.PHONY: help
+help: ## list the commands
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.stamp: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.stamp ## create .venv with the build and test tools
+
+.PHONY: build
+build: venv ## build the extension (release) into .venv
+	rm -f python/picoring/*.so
+	$(VENV)/bin/maturin develop --release --quiet
+
+.PHONY: fmt
+fmt: ## format the Rust code
+	cargo fmt --all
+
+.PHONY: lint
+lint: build ## rustfmt check, clippy -D warnings, stubs checked against the extension
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(PY) -m mypy.stubtest picoring --mypy-config-file pyproject.toml --allowlist stubtest-allowlist.txt
+	$(PY) -m mypy --strict tests/typing_check.py
+
+.PHONY: test-rust
+test-rust: ## cargo test (unit, property and doc tests)
+	cargo test --workspace
+
+.PHONY: test-python
+test-python: build ## pytest and the unittest seed suite
+	$(PY) -m pytest
+	$(PY) python_tests/test_suite.py
+
+.PHONY: test
+test: lint test-rust test-python ## everything: fmt, clippy, stubtest, cargo test, pytest, test_suite.py
+
+.PHONY: bench
+bench: build ## the side-by-side benchmarks
+	$(PY) python_tests/comparison_bench.py
+	$(PY) python_tests/benchmark.py
+
+.PHONY: clean
+clean: ## remove build products and the virtualenv
+	cargo clean
+	rm -rf $(VENV) python/picoring/*.so .pytest_cache .hypothesis

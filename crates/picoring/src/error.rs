@@ -1,0 +1,145 @@
+//! The one error type of the crate.
+
+use std::fmt;
+use std::io;
+
+/// Everything that can go wrong in picoring.
+///
+/// Every variant carries the numbers a caller needs to understand the
+/// failure: the size asked for, the argument and its limit. A call that
+/// returns an error has changed nothing.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A capacity of zero was asked for.
+    ZeroCapacity,
+    /// The capacity asked for is larger than this crate can map.
+    CapacityTooLarge {
+        /// The capacity asked for, in bytes.
+        requested: usize,
+        /// The largest capacity that can be asked for, in bytes.
+        max: usize,
+    },
+    /// The operating system refused a call (no memory, no file descriptors,
+    /// a mapping limit, ...).
+    Os {
+        /// The system call that failed.
+        op: &'static str,
+        /// The number of bytes being mapped or changed.
+        size: usize,
+        /// What the operating system said.
+        source: io::Error,
+    },
+    /// Mirrored memory is not implemented on this platform.
+    Unsupported {
+        /// What is missing.
+        what: &'static str,
+    },
+    /// A count is larger than what the structure allows right now.
+    OutOfRange {
+        /// The name of the argument, as the caller spelled it.
+        arg: &'static str,
+        /// The value given.
+        requested: usize,
+        /// The largest value accepted now.
+        limit: usize,
+        /// What the limit is (for the message).
+        what: &'static str,
+    },
+    /// The call would change bytes that an exported view shows.
+    Pinned {
+        /// What was refused, for the message.
+        what: &'static str,
+    },
+    /// The memory of a ring could not be made private to this process
+    /// after `fork()`; the ring is unusable in the child.
+    LostAtFork,
+}
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub(crate) fn os(op: &'static str, size: usize) -> Self {
+        Error::Os {
+            op,
+            size,
+            source: io::Error::last_os_error(),
+        }
+    }
+
+    /// True when the failure is a lack of memory or address space, which a
+    /// binding should report as an out-of-memory condition.
+    pub fn is_out_of_memory(&self) -> bool {
+        match self {
+            Error::CapacityTooLarge { .. } => true,
+            Error::Os { source, .. } => source.raw_os_error() == Some(libc::ENOMEM),
+            _ => false,
+        }
+    }
+
+    /// The OS error number, if the failure came from the operating system.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::Os { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::ZeroCapacity => write!(f, "capacity must be > 0, got 0"),
+            Error::CapacityTooLarge { requested, max } => write!(
+                f,
+                "capacity {requested} bytes is larger than the maximum {max} bytes"
+            ),
+            Error::Os { op, size, source } => {
+                write!(f, "{op} failed for {size} bytes: {source}")?;
+                if source.raw_os_error() == Some(libc::ENOMEM) && op.starts_with("mmap") {
+                    write!(
+                        f,
+                        " (out of memory, or the process reached its limit of memory \
+                         mappings, vm.max_map_count)"
+                    )?;
+                }
+                Ok(())
+            }
+            Error::Unsupported { what } => write!(f, "not supported on this platform: {what}"),
+            Error::OutOfRange {
+                arg,
+                requested,
+                limit,
+                what,
+            } => write!(f, "{arg}={requested} is more than {what} ({limit})"),
+            Error::Pinned { what } => write!(
+                f,
+                "{what} would change bytes shown by a live view; release the view first"
+            ),
+            Error::LostAtFork => write!(
+                f,
+                "this ring's memory could not be copied for the child process at fork(); \
+                 it is unusable here"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Os { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        match e {
+            Error::Os { source, .. } => source,
+            other => io::Error::other(other),
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! A growable byte list that never moves or copies its items as it grows.
+
+use std::ptr::NonNull;
+
+use crate::error::{Error, Result};
+use crate::mirror::{round_to_pages, MAX_CAPACITY};
+use crate::sys;
+
+/// Address space reserved by the first growth: costs no memory.
+const INITIAL_RESERVE: usize = if usize::BITS >= 64 { 1 << 30 } else { 1 << 24 };
+/// Smallest step by which memory is made usable.
+const MIN_COMMIT: usize = 64 * 1024;
+
+/// A growable list of bytes whose storage never moves while it grows.
+///
+/// The first growth reserves a large range of address space with no access
+/// and no memory behind it (1 GiB on 64-bit targets); growing makes pages
+/// of it usable in place (`mprotect`), so existing bytes are never copied
+/// and pointers to them stay valid. Pages cost memory only once written, so
+/// resident memory follows the data. Past the reservation, the range is
+/// extended where it lies if the address space after it is free; otherwise
+/// it is moved by remapping page tables (no data is copied), which is
+/// refused while a view is exported.
+///
+/// ```
+/// use picoring::PicoList;
+///
+/// let mut list = PicoList::new();
+/// list.extend_from_slice(b"list_").unwrap();
+/// let base = list.as_slice().as_ptr();
+/// list.extend_from_slice(&vec![7u8; 1 << 20]).unwrap();
+/// assert_eq!(list.as_slice().as_ptr(), base, "grew in place");
+/// assert_eq!(list.get(0), Some(b'l'));
+/// assert_eq!(list.len(), 5 + (1 << 20));
+/// ```
+#[derive(Debug, Default)]
+pub struct PicoList {
+    /// Start of the reservation; `None` until the first growth.
+    base: Option<NonNull<u8>>,
+    /// Bytes in the list. Invariant: `len <= committed <= reserved`.
+    len: usize,
+    /// Bytes from `base` that are readable and writable.
+    committed: usize,
+    /// Bytes of address space reserved from `base`.
+    reserved: usize,
+    /// Lengths of live exported views (a multiset; few).
+    exports: Vec<usize>,
+}
+
+// SAFETY: the list owns its mapping exclusively, like a `Vec<u8>`.
+unsafe impl Send for PicoList {}
+// SAFETY: `&PicoList` only reads.
+unsafe impl Sync for PicoList {}
+
+impl PicoList {
+    /// An empty list; no memory or address space is taken until it grows.
+    pub const fn new() -> PicoList {
+        PicoList {
+            base: None,
+            len: 0,
+            committed: 0,
+            reserved: 0,
+            exports: Vec::new(),
+        }
+    }
+
+    /// An empty list with room for `capacity` bytes made usable up front.
+    ///
+    /// # Errors
+    /// [`Error::CapacityTooLarge`] or [`Error::Os`].
+    pub fn with_capacity(capacity: usize) -> Result<PicoList> {
+        let mut list = PicoList::new();
+        list.reserve(capacity)?;
+        Ok(list)
+    }
+
+    /// Bytes in the list.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the list has no bytes.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes that can be held without another system call.
+    pub fn capacity(&self) -> usize {
+        self.committed
+    }
+
+    /// Bytes of address space reserved: how far the list grows without
+    /// moving.
+    pub fn reserved(&self) -> usize {
+        self.reserved
+    }
+
+    /// The items, as one slice.
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        match self.base {
+            // SAFETY: `len <= committed` bytes from `base` are readable and
+            // were all written (or are zero pages); `&self` excludes writers.
+            Some(p) => unsafe { std::slice::from_raw_parts(p.as_ptr(), self.len) },
+            None => &[],
+        }
+    }
+
+    /// The items, as one mutable slice.
+    ///
+    /// # Errors
+    /// [`Error::Pinned`] while a view is exported (its bytes must not change).
+    pub fn as_mut_slice(&mut self) -> Result<&mut [u8]> {
+        if !self.exports.is_empty() {
+            return Err(Error::Pinned { what: "writing" });
+        }
+        Ok(match self.base {
+            // SAFETY: as in `as_slice`, and `&mut self` makes it exclusive.
+            Some(p) => unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), self.len) },
+            None => &mut [],
+        })
+    }
+
+    /// The byte at `index`.
+    #[inline]
+    pub fn get(&self, index: usize) -> Option<u8> {
+        self.as_slice().get(index).copied()
+    }
+
+    /// Sets the byte at `index`.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if `index >= len()`; [`Error::Pinned`] if a
+    /// live view shows that byte.
+    pub fn set(&mut self, index: usize, value: u8) -> Result<()> {
+        if index >= self.len {
+            return Err(Error::OutOfRange {
+                arg: "index",
+                requested: index,
+                limit: self.len,
+                what: "the last index",
+            });
+        }
+        if self.exported_len() > index {
+            return Err(Error::Pinned {
+                what: "setting an item",
+            });
+        }
+        let p = self.base.expect("len > 0 implies a base");
+        // SAFETY: `index < len <= committed`, so the byte is writable memory
+        // of ours; no export shows it (checked above).
+        unsafe { *p.as_ptr().add(index) = value };
+        Ok(())
+    }
+
+    /// Makes room for `additional` more bytes.
+    ///
+    /// # Errors
+    /// [`Error::CapacityTooLarge`], [`Error::Os`], or [`Error::Pinned`] if
+    /// the reservation would have to move while a view is exported.
+    pub fn reserve(&mut self, additional: usize) -> Result<()> {
+        let need = self
+            .len
+            .checked_add(additional)
+            .ok_or(Error::CapacityTooLarge {
+                requested: usize::MAX,
+                max: MAX_CAPACITY,
+            })?;
+        if need <= self.committed {
+            return Ok(());
+        }
+        let too_large = Error::CapacityTooLarge {
+            requested: need,
+            max: MAX_CAPACITY,
+        };
+        let need_pages = round_to_pages(need).ok_or(too_large)?;
+        let base = match self.base {
+            Some(b) => b,
+            None => {
+                let want = need_pages.max(INITIAL_RESERVE);
+                let b = sys::reserve(want)?;
+                self.base = Some(b);
+                self.reserved = want;
+                b
+            }
+        };
+        let base = if need_pages > self.reserved {
+            self.grow_reservation(base, need_pages)?
+        } else {
+            base
+        };
+        let target = need_pages
+            .max(self.committed.saturating_mul(2))
+            .max(MIN_COMMIT)
+            .min(self.reserved);
+        let target = round_to_pages(target)
+            .unwrap_or(self.reserved)
+            .min(self.reserved);
+        if target > self.committed {
+            // SAFETY: `committed .. target` lies inside our reservation.
+            unsafe { sys::commit(base.as_ptr().add(self.committed), target - self.committed)? };
+            self.committed = target;
+        }
+        Ok(())
+    }
+
+    /// Grows the reservation to at least `need` bytes; returns the base
+    /// (which moves only when no view is exported).
+    fn grow_reservation(&mut self, base: NonNull<u8>, need: usize) -> Result<NonNull<u8>> {
+        let new_reserved = need
+            .max(self.reserved.saturating_mul(2))
+            .min(round_to_pages(MAX_CAPACITY).unwrap_or(MAX_CAPACITY));
+        // SAFETY: `base + reserved` is the end of our reservation.
+        if unsafe {
+            sys::extend_reservation(
+                base.as_ptr().add(self.reserved),
+                new_reserved - self.reserved,
+            )
+        } {
+            self.reserved = new_reserved;
+            return Ok(base);
+        }
+        if !self.exports.is_empty() {
+            return Err(Error::Pinned {
+                what: "growing the list past its reserved address space (which moves it)",
+            });
+        }
+        // Make the whole reservation one mapping, then move its page tables.
+        // SAFETY: `committed .. reserved` lies inside our reservation.
+        unsafe {
+            sys::commit(
+                base.as_ptr().add(self.committed),
+                self.reserved - self.committed,
+            )?
+        };
+        self.committed = self.reserved;
+        // SAFETY: the reservation is one mapping now (uniform protection),
+        // and no export points into it; `&mut self` means no slice does.
+        match unsafe { sys::remap_move(base.as_ptr(), self.reserved, new_reserved) } {
+            Ok(p) => {
+                self.base = Some(p);
+                self.reserved = new_reserved;
+                self.committed = new_reserved;
+                Ok(p)
+            }
+            Err(_) => {
+                // No mremap here: a fresh reservation and one copy.
+                let p = sys::reserve(new_reserved)?;
+                let used = round_to_pages(self.len.max(1)).unwrap_or(self.reserved);
+                // SAFETY: `p` is our fresh reservation, `used <= new_reserved`.
+                if let Err(e) = unsafe { sys::commit(p.as_ptr(), used) } {
+                    // SAFETY: the fresh reservation is used by no one.
+                    unsafe { sys::unmap(p.as_ptr(), new_reserved) };
+                    return Err(e);
+                }
+                // SAFETY: both ranges hold at least `len` bytes and are
+                // distinct mappings; the old one is then given back.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(base.as_ptr(), p.as_ptr(), self.len);
+                    sys::unmap(base.as_ptr(), self.reserved);
+                }
+                self.base = Some(p);
+                self.reserved = new_reserved;
+                self.committed = used;
+                Ok(p)
+            }
+        }
+    }
+
+    /// Appends one byte.
+    ///
+    /// # Errors
+    /// As [`PicoList::reserve`].
+    #[inline]
+    pub fn push(&mut self, value: u8) -> Result<()> {
+        if self.len == self.committed {
+            self.reserve(1)?;
+        }
+        let p = self.base.expect("reserved");
+        // SAFETY: `len < committed`, so the byte is writable memory of ours,
+        // beyond every exported view (views show at most `len` bytes).
+        unsafe { *p.as_ptr().add(self.len) = value };
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Appends all of `data`, or nothing on error.
+    ///
+    /// # Errors
+    /// As [`PicoList::reserve`].
+    pub fn extend_from_slice(&mut self, data: &[u8]) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.reserve(data.len())?;
+        let p = self.base.expect("reserved");
+        // SAFETY: `len + data.len() <= committed`; the destination is beyond
+        // every exported view; `data` cannot alias it (it is unused space
+        // that no slice of ours borrows).
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), p.as_ptr().add(self.len), data.len())
+        };
+        self.len += data.len();
+        Ok(())
+    }
+
+    /// Removes and returns the last byte.
+    ///
+    /// # Errors
+    /// [`Error::Pinned`] if a live view shows it.
+    pub fn pop(&mut self) -> Result<Option<u8>> {
+        if self.len == 0 {
+            return Ok(None);
+        }
+        if self.exported_len() >= self.len {
+            return Err(Error::Pinned { what: "pop" });
+        }
+        let b = self.as_slice()[self.len - 1];
+        self.len -= 1;
+        Ok(Some(b))
+    }
+
+    /// Shortens the list to `len` bytes (no-op if already shorter).
+    ///
+    /// # Errors
+    /// [`Error::Pinned`] if a live view shows bytes that would go.
+    pub fn truncate(&mut self, len: usize) -> Result<()> {
+        if len >= self.len {
+            return Ok(());
+        }
+        if self.exported_len() > len {
+            return Err(Error::Pinned {
+                what: "shrinking the list",
+            });
+        }
+        self.len = len;
+        Ok(())
+    }
+
+    /// Removes every byte and gives the memory back to the OS, keeping the
+    /// address space.
+    ///
+    /// # Errors
+    /// [`Error::Pinned`] while a view is exported.
+    pub fn clear(&mut self) -> Result<()> {
+        self.truncate(0)?;
+        if let Some(p) = self.base {
+            // SAFETY: the committed range is ours and holds no items now.
+            unsafe { sys::discard(p.as_ptr(), self.committed) };
+        }
+        Ok(())
+    }
+
+    fn exported_len(&self) -> usize {
+        self.exports.iter().copied().max().unwrap_or(0)
+    }
+
+    /// Exports the items as a raw pointer and length. Until
+    /// [`PicoList::release`] is called with the same length, those bytes
+    /// never change and the storage never moves.
+    pub fn export(&mut self) -> (*mut u8, usize) {
+        self.exports.push(self.len);
+        let p = self
+            .base
+            .map_or(NonNull::dangling().as_ptr(), |b| b.as_ptr());
+        (p, self.len)
+    }
+
+    /// Ends an export of `len` bytes; false if there was none.
+    pub fn release(&mut self, len: usize) -> bool {
+        match self.exports.iter().position(|&l| l == len) {
+            Some(i) => {
+                self.exports.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Number of live exports.
+    pub fn live_exports(&self) -> usize {
+        self.exports.len()
+    }
+}
+
+impl Drop for PicoList {
+    fn drop(&mut self) {
+        if let Some(p) = self.base {
+            // SAFETY: the reservation is ours; `&mut self` means nothing
+            // borrows it.
+            unsafe { sys::unmap(p.as_ptr(), self.reserved) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_without_moving() {
+        let mut l = PicoList::new();
+        l.push(1).unwrap();
+        let base = l.as_slice().as_ptr();
+        for i in 0..(3 * MIN_COMMIT) {
+            l.push(i as u8).unwrap();
+        }
+        assert_eq!(l.as_slice().as_ptr(), base);
+        assert_eq!(l.get(1), Some(0));
+        assert_eq!(l.len(), 3 * MIN_COMMIT + 1);
+    }
+
+    #[test]
+    fn exports_freeze_the_bytes_they_show() {
+        let mut l = PicoList::new();
+        l.extend_from_slice(b"abc").unwrap();
+        let (_, n) = l.export();
+        assert_eq!(n, 3);
+        assert!(matches!(l.set(1, 0), Err(Error::Pinned { .. })));
+        assert!(matches!(l.pop(), Err(Error::Pinned { .. })));
+        l.push(b'd').unwrap();
+        l.set(3, b'D').unwrap();
+        assert_eq!(l.pop().unwrap(), Some(b'D'));
+        assert!(l.release(3));
+        assert!(!l.release(3));
+        l.clear().unwrap();
+        assert!(l.is_empty());
+        l.push(5).unwrap();
+        assert_eq!(l.as_slice(), &[5]);
+    }
+
+    #[test]
+    fn growth_past_the_reservation_keeps_the_data() {
+        let mut l = PicoList::new();
+        l.extend_from_slice(&[9; 100]).unwrap();
+        let reserved = l.reserved();
+        l.extend_from_slice(&vec![1; reserved]).unwrap();
+        assert!(l.reserved() > reserved);
+        assert_eq!(&l.as_slice()[..100], &[9; 100][..]);
+        assert_eq!(l.len(), 100 + reserved);
+    }
+}

@@ -1,0 +1,130 @@
+//! The mirrored memory region.
+//!
+//! ```text
+//!  base                      base + size                 base + 2*size
+//!   |  physical pages 0..n    |  the same pages 0..n again  |
+//!   +-------------------------+-----------------------------+
+//!         ^ offset o                  ^ offset o + size: same byte
+//! ```
+//!
+//! Any run of at most `size` bytes that starts in the first half is one
+//! contiguous slice, however it wraps.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// The largest region this crate maps, in bytes (16 TiB on 64-bit
+/// targets): far above any real ring, low enough that no position or size
+/// computation can overflow.
+pub const MAX_CAPACITY: usize = if usize::BITS >= 64 { 1 << 44 } else { 1 << 29 };
+
+/// The size of a memory page on this machine, in bytes.
+///
+/// ```
+/// assert!(picoring::page_size().is_power_of_two());
+/// ```
+pub fn page_size() -> usize {
+    sys::page_size()
+}
+
+/// Rounds `n` up to a whole number of pages, or `None` if that exceeds
+/// [`MAX_CAPACITY`].
+pub(crate) fn round_to_pages(n: usize) -> Option<usize> {
+    let page = page_size();
+    let rounded = n.checked_add(page - 1)? / page * page;
+    (rounded <= MAX_CAPACITY).then_some(rounded)
+}
+
+/// A region of `len()` bytes mapped twice, back to back: byte `i` of the
+/// first half is byte `i` of the second half.
+///
+/// The memory starts zeroed. It is freed when the value is dropped. After
+/// `fork()` the child gets its own private copy (see the crate docs).
+///
+/// ```
+/// let m = picoring::MirrorBuf::new(1).unwrap();
+/// assert_eq!(m.len(), picoring::page_size());
+/// let p = m.as_ptr();
+/// // SAFETY: both addresses lie inside the 2 * len() bytes of the mapping,
+/// // and nothing else uses it.
+/// unsafe {
+///     *p.add(3) = 42;
+///     assert_eq!(*p.add(m.len() + 3), 42);
+/// }
+/// ```
+pub struct MirrorBuf {
+    /// Start of the `2 * size` bytes of the two mappings.
+    base: NonNull<u8>,
+    /// Bytes in one half: a positive multiple of the page size.
+    size: usize,
+    /// Set in a child process when its private copy could not be made at
+    /// fork time. Boxed so its address is stable for the fork registry.
+    lost: Box<AtomicBool>,
+}
+
+// SAFETY: `MirrorBuf` owns its mapping exclusively (like a `Box<[u8]>`); the
+// raw pointer is never shared with another owner, so moving it to another
+// thread is sound.
+unsafe impl Send for MirrorBuf {}
+// SAFETY: `&MirrorBuf` only reads `base`, `size` and an atomic flag.
+unsafe impl Sync for MirrorBuf {}
+
+impl MirrorBuf {
+    /// Maps a region of at least `min_len` bytes (rounded up to whole pages).
+    ///
+    /// # Errors
+    /// [`Error::ZeroCapacity`] for 0, [`Error::CapacityTooLarge`] past
+    /// [`MAX_CAPACITY`], [`Error::Os`] when the OS refuses (no memory, no file
+    /// descriptors, too many mappings).
+    pub fn new(min_len: usize) -> Result<MirrorBuf> {
+        if min_len == 0 {
+            return Err(Error::ZeroCapacity);
+        }
+        let size = round_to_pages(min_len).ok_or(Error::CapacityTooLarge {
+            requested: min_len,
+            max: MAX_CAPACITY,
+        })?;
+        let base = sys::map_mirror(size)?;
+        let lost = Box::new(AtomicBool::new(false));
+        crate::fork::register(base.as_ptr() as usize, size, &lost);
+        Ok(MirrorBuf { base, size, lost })
+    }
+
+    /// Bytes in one half of the mirror.
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.size
+    }
+
+    /// Start of the mapping: `len() * 2` bytes are addressable from here.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.base.as_ptr()
+    }
+
+    /// True in a child process whose private copy could not be made at
+    /// fork time: the memory then reads as zeros and must not be used.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for MirrorBuf {
+    fn drop(&mut self) {
+        crate::fork::unregister(self.base.as_ptr() as usize);
+        // SAFETY: the two mappings are ours, and `&mut self` means no slice
+        // borrowed from this value is alive.
+        unsafe { sys::unmap(self.base.as_ptr(), self.size * 2) };
+    }
+}
+
+impl std::fmt::Debug for MirrorBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MirrorBuf")
+            .field("base", &self.base)
+            .field("len", &self.size)
+            .finish()
+    }
+}

@@ -1,0 +1,497 @@
+//! The byte ring: monotonic positions over a [`MirrorBuf`].
+
+use std::ptr;
+
+use crate::error::{Error, Result};
+use crate::mirror::MirrorBuf;
+use crate::pins::Pins;
+
+/// A view of a [`Ring`]'s memory handed out as a raw pointer, for bindings
+/// that export memory to another runtime (Python's buffer protocol).
+///
+/// The ring records every export until [`Ring::release`] is called with it,
+/// and never writes over the bytes it shows: pushes that would are refused.
+/// The pointer stays valid for `len` bytes as long as the ring is alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Export {
+    /// Position of the first byte shown.
+    pub start: u64,
+    /// First byte of the view.
+    pub ptr: *mut u8,
+    /// Bytes shown.
+    pub len: usize,
+    /// True for a view of free space that its owner writes into.
+    pub writable: bool,
+}
+
+// SAFETY: an `Export` is plain data describing a range; it never
+// dereferences its pointer, and the ring it came from stays the only owner
+// of the memory.
+unsafe impl Send for Export {}
+// SAFETY: as above: shared references only read the numbers.
+unsafe impl Sync for Export {}
+
+/// A byte ring buffer whose readable bytes are always one contiguous slice.
+///
+/// Positions are monotonic 64-bit counters: `head` is where the next byte is
+/// written, `tail` where the next byte is read, `len() == head - tail`, and
+/// the whole capacity is usable.
+///
+/// ```
+/// use picoring::Ring;
+///
+/// let mut ring = Ring::with_capacity(8).unwrap();
+/// assert!(ring.push_slice(b"abcdef"));
+/// let mut out = [0u8; 4];
+/// assert_eq!(ring.pop_into(&mut out), 4);
+/// // This push wraps past the end of the memory...
+/// assert!(ring.push_slice(b"ghijk"));
+/// // ...yet the readable bytes are one slice.
+/// assert_eq!(ring.as_slice(), b"efghijk");
+/// assert_eq!(ring.capacity(), 8);
+/// ```
+#[derive(Debug)]
+pub struct Ring {
+    buf: MirrorBuf,
+    /// Logical capacity: `1 ..= buf.len()`.
+    capacity: usize,
+    /// Write position. Invariant: `tail <= head` and
+    /// `head - min(tail, pins.oldest()) <= capacity`.
+    head: u64,
+    /// Read position.
+    tail: u64,
+    /// Highest position handed out for writing by [`Ring::writable_slice`]
+    /// or a writable export: `advance_head` may publish up to here, never
+    /// beyond, so bytes that nobody wrote are never shown as new.
+    granted: u64,
+    pins: Pins,
+}
+
+impl Ring {
+    /// A ring that holds exactly `capacity` bytes. Memory is rounded up to
+    /// whole pages and mapped twice.
+    ///
+    /// # Errors
+    /// [`Error::ZeroCapacity`], [`Error::CapacityTooLarge`], or
+    /// [`Error::Os`] when the system cannot give the memory.
+    pub fn with_capacity(capacity: usize) -> Result<Ring> {
+        let buf = MirrorBuf::new(capacity)?;
+        Ok(Ring {
+            buf,
+            capacity,
+            head: 0,
+            tail: 0,
+            granted: 0,
+            pins: Pins::default(),
+        })
+    }
+
+    /// The most bytes the ring holds.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Bytes of memory behind the ring (capacity rounded up to pages).
+    pub fn memory_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Bytes readable now.
+    #[inline]
+    pub fn len(&self) -> usize {
+        (self.head - self.tail) as usize
+    }
+
+    /// True when nothing is readable.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.head == self.tail
+    }
+
+    /// True when `len() == capacity()`.
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity
+    }
+
+    /// The write position: bytes ever published.
+    #[inline]
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// The read position: bytes ever consumed.
+    #[inline]
+    pub fn tail(&self) -> u64 {
+        self.tail
+    }
+
+    /// True if this is a child process whose copy of the ring could not be
+    /// made at `fork()`: the ring must not be used.
+    pub fn is_lost(&self) -> bool {
+        self.buf.is_lost()
+    }
+
+    /// The lowest position still in use, by the reader or a live view.
+    #[inline]
+    fn floor(&self) -> u64 {
+        match self.pins.oldest() {
+            Some(p) if p < self.tail => p,
+            _ => self.tail,
+        }
+    }
+
+    /// Space from `head` on that nothing uses: what a writable view may
+    /// cover.
+    #[inline]
+    fn room(&self) -> usize {
+        self.capacity - (self.head - self.floor()) as usize
+    }
+
+    /// Bytes a push can take now: the capacity minus what is readable and
+    /// what live views still show; 0 while a writable view is alive.
+    ///
+    /// ```
+    /// let mut ring = picoring::Ring::with_capacity(10).unwrap();
+    /// ring.push_slice(b"abc");
+    /// assert_eq!(ring.free(), 7);
+    /// ```
+    #[inline]
+    pub fn free(&self) -> usize {
+        if self.head < self.pins.fence() {
+            0
+        } else {
+            self.room()
+        }
+    }
+
+    #[inline]
+    fn offset(&self, pos: u64) -> usize {
+        (pos % self.buf.len() as u64) as usize
+    }
+
+    #[inline]
+    fn ptr_at(&self, pos: u64) -> *mut u8 {
+        // SAFETY: `offset < buf.len()`, so the pointer stays inside the
+        // first half of the mapping.
+        unsafe { self.buf.as_ptr().add(self.offset(pos)) }
+    }
+
+    /// Copies `data` to `head` and publishes it. The caller has checked
+    /// `data.len() <= free()`.
+    #[inline]
+    fn write_at_head(&mut self, data: &[u8]) {
+        debug_assert!(data.len() <= self.room());
+        // SAFETY: the destination starts in the first half and spans at most
+        // `capacity <= buf.len()` bytes, so it lies inside the mirror; it is
+        // free space (beyond `head`, short of the floor by the capacity
+        // check), which no slice of ours borrows; `data` cannot overlap it
+        // because `&mut self` excludes borrows of the ring, and live exports
+        // only cover pinned or fenced bytes, which the caller's check avoids.
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), self.ptr_at(self.head), data.len()) };
+        self.head += data.len() as u64;
+        self.granted = self.head;
+    }
+
+    /// Appends one byte; false (and no change) if there is no room.
+    ///
+    /// ```
+    /// let mut ring = picoring::Ring::with_capacity(1).unwrap();
+    /// assert!(ring.push(7));
+    /// assert!(!ring.push(8));
+    /// assert_eq!(ring.pop(), Some(7));
+    /// ```
+    #[inline]
+    pub fn push(&mut self, byte: u8) -> bool {
+        if self.free() == 0 {
+            return false;
+        }
+        // SAFETY: `free() >= 1`, so the byte at `head` is free space inside
+        // the mapping (see `write_at_head`).
+        unsafe { *self.ptr_at(self.head) = byte };
+        self.head += 1;
+        self.granted = self.head;
+        true
+    }
+
+    /// Appends all of `data`, or nothing if it does not fit.
+    ///
+    /// ```
+    /// let mut ring = picoring::Ring::with_capacity(4).unwrap();
+    /// assert!(ring.push_slice(b"abc"));
+    /// assert!(!ring.push_slice(b"de"));
+    /// assert_eq!(ring.as_slice(), b"abc");
+    /// ```
+    #[inline]
+    pub fn push_slice(&mut self, data: &[u8]) -> bool {
+        if data.len() > self.free() {
+            return false;
+        }
+        self.write_at_head(data);
+        true
+    }
+
+    /// Appends as much of `data` as fits; returns how many bytes went in.
+    ///
+    /// ```
+    /// let mut ring = picoring::Ring::with_capacity(4).unwrap();
+    /// assert_eq!(ring.push_partial(b"abcdef"), 4);
+    /// assert_eq!(ring.as_slice(), b"abcd");
+    /// ```
+    #[inline]
+    pub fn push_partial(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.free());
+        self.write_at_head(&data[..n]);
+        n
+    }
+
+    /// Appends `data`, dropping the oldest bytes to make room (keep-latest).
+    /// Data longer than the capacity keeps its last `capacity()` bytes.
+    /// Returns how many bytes were dropped, old and new.
+    ///
+    /// # Errors
+    /// [`Error::Pinned`] if it would drop bytes that a live export shows or
+    /// write where a writable export is; nothing changes then.
+    ///
+    /// ```
+    /// let mut ring = picoring::Ring::with_capacity(4).unwrap();
+    /// ring.push_slice(b"abc");
+    /// assert_eq!(ring.push_overwrite(b"de").unwrap(), 1);
+    /// assert_eq!(ring.as_slice(), b"bcde");
+    /// assert_eq!(ring.push_overwrite(b"0123456").unwrap(), 7);
+    /// assert_eq!(ring.as_slice(), b"3456");
+    /// ```
+    pub fn push_overwrite(&mut self, data: &[u8]) -> Result<usize> {
+        if self.head < self.pins.fence() {
+            return Err(Error::Pinned {
+                what: "push_overwrite",
+            });
+        }
+        let skipped = data.len().saturating_sub(self.capacity);
+        let data = &data[skipped..];
+        let new_head = self.head + data.len() as u64;
+        let needed_tail = new_head.saturating_sub(self.capacity as u64);
+        if self.pins.oldest().is_some_and(|p| p < needed_tail) {
+            return Err(Error::Pinned {
+                what: "push_overwrite",
+            });
+        }
+        let dropped = needed_tail.saturating_sub(self.tail) as usize;
+        self.tail = self.tail.max(needed_tail);
+        self.write_at_head(data);
+        Ok(skipped + dropped)
+    }
+
+    /// Removes and returns the oldest byte.
+    #[inline]
+    pub fn pop(&mut self) -> Option<u8> {
+        if self.is_empty() {
+            return None;
+        }
+        // SAFETY: the ring is not empty, so the byte at `tail` is readable
+        // and inside the mapping.
+        let b = unsafe { *self.ptr_at(self.tail) };
+        self.tail += 1;
+        Some(b)
+    }
+
+    /// Moves up to `out.len()` of the oldest bytes into `out`; returns how
+    /// many.
+    #[inline]
+    pub fn pop_into(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.len());
+        out[..n].copy_from_slice(&self.as_slice()[..n]);
+        self.tail += n as u64;
+        n
+    }
+
+    /// Everything readable, as one slice, however it wraps. O(1).
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `[tail, head)` starts in the first half and is at most
+        // `capacity <= buf.len()` long, so it lies inside the mapping; those
+        // bytes were all written (the memory starts zeroed, and `head` only
+        // passes bytes that were copied in or handed out for writing); `&self`
+        // excludes every `&mut` method, so nothing writes them meanwhile.
+        unsafe { std::slice::from_raw_parts(self.ptr_at(self.tail), self.len()) }
+    }
+
+    /// The free space after `head`, as one slice, for writing in place;
+    /// publish what was written with [`Ring::advance_head`].
+    ///
+    /// ```
+    /// let mut ring = picoring::Ring::with_capacity(8).unwrap();
+    /// let space = ring.writable_slice();
+    /// space[..2].copy_from_slice(b"hi");
+    /// ring.advance_head(2).unwrap();
+    /// assert_eq!(ring.as_slice(), b"hi");
+    /// ```
+    pub fn writable_slice(&mut self) -> &mut [u8] {
+        let n = self.free();
+        self.granted = self.granted.max(self.head + n as u64);
+        // SAFETY: `[head, head + free)` lies inside the mapping (as in
+        // `write_at_head`) and is free space: no slice of ours and no live
+        // export covers it; `&mut self` keeps it exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr_at(self.head), n) }
+    }
+
+    /// Publishes `n` bytes written through [`Ring::writable_slice`] or a
+    /// writable export.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if `n` is more than was handed out for writing
+    /// and not yet published; nothing changes then.
+    pub fn advance_head(&mut self, n: usize) -> Result<()> {
+        let limit = (self.granted.saturating_sub(self.head) as usize).min(self.room());
+        if n > limit {
+            return Err(Error::OutOfRange {
+                arg: "n",
+                requested: n,
+                limit,
+                what: "the bytes handed out by a writable view and not yet published",
+            });
+        }
+        self.head += n as u64;
+        Ok(())
+    }
+
+    /// Consumes `n` readable bytes.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if `n > len()`; nothing changes then.
+    ///
+    /// ```
+    /// let mut ring = picoring::Ring::with_capacity(8).unwrap();
+    /// ring.push_slice(b"abc");
+    /// ring.advance_tail(2).unwrap();
+    /// assert_eq!(ring.as_slice(), b"c");
+    /// assert!(ring.advance_tail(2).is_err());
+    /// ```
+    pub fn advance_tail(&mut self, n: usize) -> Result<()> {
+        if n > self.len() {
+            return Err(Error::OutOfRange {
+                arg: "n",
+                requested: n,
+                limit: self.len(),
+                what: "the readable length",
+            });
+        }
+        self.tail += n as u64;
+        Ok(())
+    }
+
+    /// Consumes everything readable.
+    pub fn clear(&mut self) {
+        self.tail = self.head;
+    }
+
+    /// Exports the readable bytes. Until [`Ring::release`] is called with
+    /// the result, the ring never writes over them.
+    pub fn export_readable(&mut self) -> Export {
+        self.pins.add(self.tail);
+        Export {
+            start: self.tail,
+            ptr: self.ptr_at(self.tail),
+            len: self.len(),
+            writable: false,
+        }
+    }
+
+    /// Exports `n` bytes of free space (all of it for `None`) for writing in
+    /// place; publish with [`Ring::advance_head`]. Until released, pushes
+    /// are refused and the bytes are never written by the ring.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if `n` exceeds the free space.
+    pub fn export_writable(&mut self, n: Option<usize>) -> Result<Export> {
+        let room = self.room();
+        let n = n.unwrap_or(room);
+        if n > room {
+            return Err(Error::OutOfRange {
+                arg: "n",
+                requested: n,
+                limit: room,
+                what: "the free space",
+            });
+        }
+        let end = self.head + n as u64;
+        self.pins.add(self.head);
+        self.pins.add_fence(end);
+        self.granted = self.granted.max(end);
+        Ok(Export {
+            start: self.head,
+            ptr: self.ptr_at(self.head),
+            len: n,
+            writable: true,
+        })
+    }
+
+    /// Ends an export. Returns false if it was not live (nothing changes).
+    pub fn release(&mut self, export: &Export) -> bool {
+        if export.writable && !self.pins.remove_fence(export.start + export.len as u64) {
+            return false;
+        }
+        self.pins.remove(export.start)
+    }
+
+    /// Number of live exports.
+    pub fn live_exports(&self) -> usize {
+        self.pins.count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_capacity_is_usable_and_exact() {
+        let mut r = Ring::with_capacity(1000).unwrap();
+        assert_eq!(r.capacity(), 1000);
+        assert!(r.memory_len() >= 1000);
+        assert!(r.push_slice(&[1; 1000]));
+        assert!(r.is_full());
+        assert!(!r.push(1));
+    }
+
+    #[test]
+    fn readable_view_is_contiguous_across_the_wrap() {
+        let mut r = Ring::with_capacity(4096).unwrap();
+        let page = r.memory_len();
+        assert!(r.push_slice(&vec![0; page - 10]));
+        r.advance_tail(page - 10).unwrap();
+        let data: Vec<u8> = (0..100u8).collect();
+        assert!(r.push_slice(&data));
+        assert_eq!(r.as_slice(), &data[..]);
+    }
+
+    #[test]
+    fn readable_export_blocks_pushes_that_would_overwrite_it() {
+        let mut r = Ring::with_capacity(8).unwrap();
+        r.push_slice(b"abcdefgh");
+        let e = r.export_readable();
+        r.clear();
+        assert_eq!(r.free(), 0, "consumed bytes are still shown");
+        assert!(!r.push(1));
+        assert!(r.push_overwrite(b"x").is_err());
+        assert!(r.release(&e));
+        assert!(!r.release(&e));
+        assert_eq!(r.free(), 8);
+    }
+
+    #[test]
+    fn writable_export_fences_pushes_and_limits_publishing() {
+        let mut r = Ring::with_capacity(8).unwrap();
+        let e = r.export_writable(Some(4)).unwrap();
+        assert!(!r.push(1));
+        assert!(r.advance_head(5).is_err());
+        r.advance_head(3).unwrap();
+        assert!(!r.push(1), "the view still covers byte 3");
+        r.advance_head(1).unwrap();
+        assert!(r.push(1));
+        assert!(r.release(&e));
+        assert!(r.advance_head(1).is_err(), "nothing left handed out");
+        assert!(r.export_writable(Some(4)).is_err());
+    }
+}

@@ -1,0 +1,194 @@
+//! Mapping code shared by every Unix.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::ptr::{self, NonNull};
+
+use crate::error::{Error, Result};
+
+/// The size of a memory page, in bytes.
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n <= 0 {
+        4096
+    } else {
+        n as usize
+    }
+}
+
+/// Maps `size` bytes of a new anonymous file twice, back to back:
+/// `base[i]` and `base[i + size]` are the same byte. `size` must be a
+/// positive multiple of the page size.
+pub(crate) fn map_mirror(size: usize) -> Result<NonNull<u8>> {
+    debug_assert!(size > 0 && size % page_size() == 0);
+    let total = size.checked_mul(2).ok_or(Error::CapacityTooLarge {
+        requested: size,
+        max: isize::MAX as usize / 2,
+    })?;
+    let fd = super::anon_file(size)?;
+    let base = reserve(total)?;
+    // SAFETY: `base .. base + total` is our own fresh reservation, so the two
+    // fixed mappings below replace nothing but it; `fd` is `size` bytes long.
+    let mapped = unsafe {
+        map_file_fixed(base.as_ptr(), size, &fd, 0)
+            .and_then(|()| map_file_fixed(base.as_ptr().add(size), size, &fd, 0))
+    };
+    if let Err(e) = mapped {
+        // SAFETY: the reservation is ours and nothing points into it yet.
+        unsafe { unmap(base.as_ptr(), total) };
+        return Err(e);
+    }
+    // The mappings keep the file alive: the descriptor can go now, so a
+    // ring costs no file descriptor while it lives.
+    drop(fd);
+    Ok(base)
+}
+
+/// Reserves `len` bytes of address space with no access and no memory
+/// behind it.
+pub(crate) fn reserve(len: usize) -> Result<NonNull<u8>> {
+    // SAFETY: a fresh anonymous PROT_NONE mapping at an address the kernel
+    // chooses cannot overlap any existing object.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(Error::os("mmap (reserve)", len));
+    }
+    NonNull::new(p.cast()).ok_or_else(|| Error::os("mmap (reserve)", len))
+}
+
+/// Tries to extend a reservation that ends at `end` by `len` bytes without
+/// moving it. Returns false if the address space there is taken.
+///
+/// # Safety
+/// `end` must be the end of a reservation of ours, page aligned.
+pub(crate) unsafe fn extend_reservation(end: *mut u8, len: usize) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let flags =
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED_NOREPLACE;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+    // SAFETY: without MAP_FIXED the kernel never replaces an existing
+    // mapping: it either uses the hint (checked below) or picks another place.
+    let p = unsafe { libc::mmap(end.cast(), len, libc::PROT_NONE, flags, -1, 0) };
+    if p == libc::MAP_FAILED {
+        return false;
+    }
+    if p.cast::<u8>() != end {
+        // Old kernels ignore MAP_FIXED_NOREPLACE and treat the address as a
+        // hint: the new mapping landed elsewhere, give it back.
+        // SAFETY: `p` is the mapping just made, of `len` bytes, used by no one.
+        unsafe { libc::munmap(p, len) };
+        return false;
+    }
+    true
+}
+
+/// Makes `len` bytes at `p` readable and writable.
+///
+/// # Safety
+/// `p .. p + len` must lie inside a reservation of ours.
+pub(crate) unsafe fn commit(p: *mut u8, len: usize) -> Result<()> {
+    // SAFETY: the range is ours (caller's contract); mprotect changes only it.
+    let rc = unsafe { libc::mprotect(p.cast(), len, libc::PROT_READ | libc::PROT_WRITE) };
+    if rc != 0 {
+        return Err(Error::os("mprotect (commit)", len));
+    }
+    Ok(())
+}
+
+/// Gives the memory of `len` bytes at `p` back to the OS; they read as
+/// zeros afterwards.
+///
+/// # Safety
+/// `p .. p + len` must be committed private anonymous memory of ours that
+/// nothing still needs.
+pub(crate) unsafe fn discard(p: *mut u8, len: usize) {
+    // SAFETY: caller's contract; MADV_DONTNEED on private anonymous memory
+    // only drops pages, which read back as zeros.
+    unsafe { libc::madvise(p.cast(), len, libc::MADV_DONTNEED) };
+}
+
+/// Unmaps `len` bytes at `p`.
+///
+/// # Safety
+/// `p .. p + len` must be mappings of ours that nothing points into anymore.
+pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
+    // SAFETY: caller's contract.
+    let rc = unsafe { libc::munmap(p.cast(), len) };
+    debug_assert_eq!(rc, 0, "munmap failed");
+}
+
+/// Maps `len` bytes of `fd` from `offset`, shared, at exactly `addr`,
+/// replacing whatever was there.
+///
+/// # Safety
+/// `addr .. addr + len` must be address space of ours that nothing else
+/// uses as anything but this mapping.
+pub(crate) unsafe fn map_file_fixed(
+    addr: *mut u8,
+    len: usize,
+    fd: &OwnedFd,
+    offset: usize,
+) -> Result<()> {
+    // SAFETY: caller's contract; MAP_FIXED replaces only `addr .. addr+len`.
+    let p = unsafe {
+        libc::mmap(
+            addr.cast(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_FIXED,
+            fd.as_raw_fd(),
+            offset as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(Error::os("mmap (mirror)", len));
+    }
+    Ok(())
+}
+
+/// Maps `len` bytes of `fd`, shared, wherever the kernel likes.
+pub(crate) fn map_file(len: usize, fd: &OwnedFd) -> Result<NonNull<u8>> {
+    // SAFETY: a new mapping at a kernel-chosen address overlaps nothing.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(Error::os("mmap (fork copy)", len));
+    }
+    NonNull::new(p.cast()).ok_or_else(|| Error::os("mmap (fork copy)", len))
+}
+
+/// Replaces `len` bytes at `addr` with private zero pages.
+///
+/// # Safety
+/// As for [`map_file_fixed`].
+pub(crate) unsafe fn map_zero_fixed(addr: *mut u8, len: usize) {
+    // SAFETY: caller's contract.
+    unsafe {
+        libc::mmap(
+            addr.cast(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+}

@@ -1,0 +1,25 @@
+"""Circular buffers and byte collections whose data is one contiguous memoryview.
+
+The ring's memory is mapped twice, back to back, so everything readable is
+a single ``memoryview`` in O(1), with no copy, however the data wraps.
+"""
+
+from ._picoring import (
+    MAX_CAPACITY,
+    PAGE_SIZE,
+    PicoByteStreamPy,
+    PicoListByte,
+    PicoQueueByte,
+    PicoRingByte,
+    __version__,
+)
+
+__all__ = [
+    "MAX_CAPACITY",
+    "PAGE_SIZE",
+    "PicoByteStreamPy",
+    "PicoListByte",
+    "PicoQueueByte",
+    "PicoRingByte",
+    "__version__",
+]
