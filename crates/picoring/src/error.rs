@@ -68,6 +68,15 @@ impl Error {
         }
     }
 
+    /// Reports an OS failure against `size`, the number of bytes the caller
+    /// asked for, rather than the size of the system call that failed.
+    pub(crate) fn for_request(self, size: usize) -> Self {
+        match self {
+            Error::Os { op, source, .. } => Error::Os { op, size, source },
+            other => other,
+        }
+    }
+
     /// True when the failure is a lack of memory or address space, which a
     /// binding should report as an out-of-memory condition.
     pub fn is_out_of_memory(&self) -> bool {

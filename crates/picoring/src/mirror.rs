@@ -87,7 +87,7 @@ impl MirrorBuf {
             requested: min_len,
             max: MAX_CAPACITY,
         })?;
-        let base = sys::map_mirror(size)?;
+        let base = sys::map_mirror(size).map_err(|e| e.for_request(min_len))?;
         let lost = Box::new(AtomicBool::new(false));
         crate::fork::register(base.as_ptr() as usize, size, &lost);
         Ok(MirrorBuf { base, size, lost })

@@ -1,0 +1,41 @@
+//! After fork(), parent and child rings are independent, and the child's
+//! ring keeps its contents and its address.
+
+use picoring::Ring;
+
+#[test]
+fn child_gets_a_private_copy_at_the_same_address() {
+    let mut ring = Ring::with_capacity(10_000).unwrap();
+    // Make the data wrap past the end of the memory first.
+    ring.push_slice(&vec![0; 8000]);
+    ring.advance_tail(8000).unwrap();
+    assert!(ring.push_slice(b"shared before fork"));
+    let addr = ring.as_slice().as_ptr() as usize;
+
+    // SAFETY: the child only touches the ring and then calls _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let ok = ring.as_slice() == b"shared before fork"
+            && ring.as_slice().as_ptr() as usize == addr
+            && {
+                ring.clear();
+                ring.push_slice(b"child only")
+            }
+            && ring.as_slice() == b"child only";
+        // SAFETY: _exit is always safe to call in the child.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child saw wrong data"
+    );
+    assert_eq!(
+        ring.as_slice(),
+        b"shared before fork",
+        "the child's writes leaked into the parent"
+    );
+}
