@@ -210,3 +210,34 @@ impl Drop for WritableArg {
         unsafe { ffi::PyBuffer_Release(&mut *self.view) };
     }
 }
+
+/// A new `bytes` of `len` bytes filled by `fill`, without zeroing it first.
+/// `fill` initialises a prefix of the slice it is given and returns its
+/// length; a prefix shorter than `len` gives a shorter `bytes` (copied).
+pub(crate) fn bytes_filled<'py>(
+    py: Python<'py>,
+    len: usize,
+    fill: impl FnOnce(&mut [std::mem::MaybeUninit<u8>]) -> PyResult<usize>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new bytes object
+    // of `n` bytes, or NULL with an exception set.
+    let obj = unsafe {
+        let p = ffi::PyBytes_FromStringAndSize(ptr::null(), len as ffi::Py_ssize_t);
+        Bound::from_owned_ptr_or_err(py, p)?.downcast_into_unchecked::<PyBytes>()
+    };
+    // SAFETY: the object is new and referenced only here, so nobody else
+    // reads or writes its buffer; its `len` bytes are allocated; viewing them
+    // as `MaybeUninit<u8>` makes no claim that they are initialised.
+    let data = unsafe { ffi::PyBytes_AsString(obj.as_ptr()).cast::<u8>() };
+    // SAFETY: as above: `len` allocated bytes that only we use.
+    let buf =
+        unsafe { std::slice::from_raw_parts_mut(data.cast::<std::mem::MaybeUninit<u8>>(), len) };
+    let written = fill(buf)?.min(len);
+    if written < len {
+        // SAFETY: `fill` initialised the first `written` bytes; only they
+        // are read.
+        let prefix = unsafe { std::slice::from_raw_parts(data, written) };
+        return Ok(PyBytes::new(py, prefix));
+    }
+    Ok(obj)
+}

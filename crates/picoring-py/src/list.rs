@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyIterator, PySlice};
 
 use crate::ffi::{self, BytesArg, ExportInfo};
-use crate::shared::{byte_arg, get_item, resolve_index, to_py, Locked, GIL_FREE_COPY};
+use crate::shared::{byte_arg, fast_index, resolve_index, select, to_py, Locked, GIL_FREE_COPY};
 
 /// A growable list of bytes whose storage never moves or copies as it
 /// grows.
@@ -141,8 +141,20 @@ impl PicoListByte {
     }
 
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<PyObject> {
-        let l = self.locked.lock(py)?;
-        get_item(py, l.as_slice(), key, "PicoListByte")
+        let fast = fast_index(key, "PicoListByte", |i| {
+            let l = self.locked.lock(py)?;
+            let data = l.as_slice();
+            Ok(resolve_index(i, data.len())
+                .map(|i| data[i])
+                .ok_or(data.len()))
+        });
+        if let Some(byte) = fast {
+            return Ok(byte?.into_pyobject(py)?.into_any().unbind());
+        }
+        let len = self.len(py)?;
+        let sel = select(key, len, "PicoListByte")?;
+        let picked = sel.pick(self.locked.lock(py)?.as_slice(), "PicoListByte")?;
+        picked.into_py(py)
     }
 
     fn __setitem__(
@@ -177,19 +189,17 @@ impl PicoListByte {
     }
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyIterator>> {
-        let snapshot = {
-            let l = self.locked.lock(py)?;
-            PyBytes::new(py, l.as_slice())
-        };
-        PyIterator::from_object(&snapshot)
+        let snapshot = self.locked.lock(py)?.as_slice().to_vec();
+        PyIterator::from_object(&PyBytes::new(py, &snapshot))
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        match self.locked.lock(py) {
-            Ok(l) if l.len() <= 32 => format!("PicoListByte({:?})", PyBytes::new(py, l.as_slice())),
-            Ok(l) => format!("PicoListByte(len={})", l.len()),
-            Err(_) => "PicoListByte(<busy>)".to_string(),
-        }
+        let head = match self.locked.lock(py) {
+            Ok(l) if l.len() <= 32 => l.as_slice().to_vec(),
+            Ok(l) => return format!("PicoListByte(len={})", l.len()),
+            Err(_) => return "PicoListByte(<busy>)".to_string(),
+        };
+        format!("PicoListByte({:?})", PyBytes::new(py, &head))
     }
 
     unsafe fn __getbuffer__(

@@ -12,7 +12,8 @@ use pyo3::types::{PyBytes, PyMemoryView};
 
 use crate::ffi::{self, BytesArg, ExportInfo, WritableArg};
 use crate::shared::{
-    byte_arg, capacity_arg, get_item, thread_key, to_py, Exporter, Locked, GIL_FREE_COPY,
+    byte_arg, capacity_arg, fast_index, resolve_index, select, thread_key, to_py, Exporter, Locked,
+    GIL_FREE_COPY,
 };
 
 pub(crate) struct RingState {
@@ -128,27 +129,16 @@ impl RingCore {
         py: Python<'py>,
         n: Option<usize>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let mut g = self.lock(py)?;
-        let n = n.unwrap_or(usize::MAX).min(g.ring.len());
+        // Size the result, then allocate it with the state unlocked (the
+        // allocation may run the garbage collector, hence Python code).
+        let n = n.unwrap_or(usize::MAX).min(self.lock(py)?.ring.len());
         if n < GIL_FREE_COPY {
-            return PyBytes::new_with(py, n, |buf| {
-                g.ring.pop_into(buf);
-                Ok(())
-            });
+            return ffi::bytes_filled(py, n, |buf| Ok(self.lock(py)?.ring.pop_into_uninit(buf)));
         }
-        drop(g);
-        let mut got = 0;
-        let out = PyBytes::new_with(py, n, |buf| {
-            got = self
-                .locked
-                .with_gil_released(py, |s| s.ring.pop_into(buf))?;
-            Ok(())
-        })?;
-        if got < n {
-            // Another thread consumed some bytes meanwhile.
-            return Ok(PyBytes::new(py, &out.as_bytes()[..got]));
-        }
-        Ok(out)
+        ffi::bytes_filled(py, n, |buf| {
+            self.locked
+                .with_gil_released(py, |s| s.ring.pop_into_uninit(buf))
+        })
     }
 
     /// Moves up to `len(buffer)` bytes into `buffer`; returns how many.
@@ -176,8 +166,20 @@ impl RingCore {
         key: &Bound<'_, PyAny>,
         what: &str,
     ) -> PyResult<PyObject> {
-        let g = self.lock(py)?;
-        get_item(py, g.ring.as_slice(), key, what)
+        let fast = fast_index(key, what, |i| {
+            let g = self.lock(py)?;
+            let data = g.ring.as_slice();
+            Ok(resolve_index(i, data.len())
+                .map(|i| data[i])
+                .ok_or(data.len()))
+        });
+        if let Some(byte) = fast {
+            return Ok(byte?.into_pyobject(py)?.into_any().unbind());
+        }
+        let len = self.len(py)?;
+        let sel = select(key, len, what)?;
+        let picked = sel.pick(self.lock(py)?.ring.as_slice(), what)?;
+        picked.into_py(py)
     }
 
     /// A read-only view of the readable bytes.
@@ -237,9 +239,8 @@ impl RingCore {
     ) -> PyResult<()> {
         let export = {
             let mut g = self.lock(slf.py())?;
-            let me = thread_key();
             match g.staged.take() {
-                Some((who, e)) if who == me => e,
+                Some((who, e)) if who == thread_key() => e,
                 other => {
                     g.staged = other;
                     g.ring.export_readable()

@@ -1,8 +1,7 @@
 //! What the four classes share: locking, error translation, argument
 //! checking.
 
-use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use picoring::Error;
@@ -114,37 +113,100 @@ pub(crate) fn resolve_index(index: isize, len: usize) -> Option<usize> {
     (i >= 0 && (i as usize) < len).then_some(i as usize)
 }
 
-/// `data[key]` for an int or a slice key: an int, or `bytes`.
-pub(crate) fn get_item(
-    py: Python<'_>,
-    data: &[u8],
+/// What `obj[key]` asks for, resolved against a length.
+pub(crate) enum Selection {
+    Index(usize),
+    Slice {
+        start: isize,
+        step: isize,
+        len: usize,
+    },
+}
+
+/// What a selection picked out, copied so that the lock can go before any
+/// Python object is made.
+pub(crate) enum Picked {
+    Byte(u8),
+    Bytes(Vec<u8>),
+}
+
+/// `data[i]` for an exact int key, resolved and read under one lock by
+/// `read`; `None` when the key is not a plain int (take the general path).
+#[inline]
+pub(crate) fn fast_index(
     key: &Bound<'_, PyAny>,
     what: &str,
-) -> PyResult<PyObject> {
+    read: impl FnOnce(isize) -> PyResult<Result<u8, usize>>,
+) -> Option<PyResult<u8>> {
+    let i = key
+        .downcast_exact::<PyInt>()
+        .ok()?
+        .extract::<isize>()
+        .ok()?;
+    Some(read(i).and_then(|r| {
+        r.map_err(|len| {
+            PyIndexError::new_err(format!("{what} index {i} out of range for length {len}"))
+        })
+    }))
+}
+
+/// Resolves an int or slice `key` against `len` (may run Python code:
+/// `__index__`), before the state is locked.
+pub(crate) fn select(key: &Bound<'_, PyAny>, len: usize, what: &str) -> PyResult<Selection> {
     if let Ok(slice) = key.downcast::<PySlice>() {
-        let ind = slice.indices(data.len() as isize)?;
-        if ind.step == 1 {
-            let start = ind.start as usize;
-            return Ok(PyBytes::new(py, &data[start..start + ind.slicelength])
-                .into_any()
-                .unbind());
-        }
-        let out: Vec<u8> = (0..ind.slicelength)
-            .map(|k| data[(ind.start + k as isize * ind.step) as usize])
-            .collect();
-        return Ok(PyBytes::new(py, &out).into_any().unbind());
+        let ind = slice.indices(len as isize)?;
+        return Ok(Selection::Slice {
+            start: ind.start,
+            step: ind.step,
+            len: ind.slicelength,
+        });
     }
     let index = int_of(key, "index")?;
     let i = index
         .extract::<isize>()
         .ok()
-        .and_then(|i| resolve_index(i, data.len()));
-    match i {
-        Some(i) => Ok(data[i].into_pyobject(py)?.into_any().unbind()),
-        None => Err(PyIndexError::new_err(format!(
-            "{what} index {index} out of range for length {}",
-            data.len()
-        ))),
+        .and_then(|i| resolve_index(i, len));
+    i.map(Selection::Index).ok_or_else(|| {
+        PyIndexError::new_err(format!(
+            "{what} index {index} out of range for length {len}"
+        ))
+    })
+}
+
+impl Selection {
+    /// Copies the selected bytes out of `data` (the locked state).
+    pub(crate) fn pick(&self, data: &[u8], what: &str) -> PyResult<Picked> {
+        let gone = || PyIndexError::new_err(format!("{what} changed size during the call"));
+        match *self {
+            Selection::Index(i) => data.get(i).map(|&b| Picked::Byte(b)).ok_or_else(gone),
+            Selection::Slice { start, step, len } => {
+                if len == 0 {
+                    return Ok(Picked::Bytes(Vec::new()));
+                }
+                let last = start + (len as isize - 1) * step;
+                if start.max(last) as usize >= data.len() {
+                    return Err(gone());
+                }
+                if step == 1 {
+                    let s = start as usize;
+                    return Ok(Picked::Bytes(data[s..s + len].to_vec()));
+                }
+                Ok(Picked::Bytes(
+                    (0..len)
+                        .map(|k| data[(start + k as isize * step) as usize])
+                        .collect(),
+                ))
+            }
+        }
+    }
+}
+
+impl Picked {
+    pub(crate) fn into_py(self, py: Python<'_>) -> PyResult<PyObject> {
+        Ok(match self {
+            Picked::Byte(b) => b.into_pyobject(py)?.into_any().unbind(),
+            Picked::Bytes(v) => PyBytes::new(py, &v).into_any().unbind(),
+        })
     }
 }
 
@@ -168,95 +230,74 @@ impl Exporter for picoring::PicoList {
 }
 
 thread_local! {
-    static THREAD_ID: u64 = {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    };
+    /// Only its address matters: distinct for every live thread, never 0.
+    static THREAD_MARK: u8 = const { 0 };
 }
 
-/// A small number identifying the calling thread.
+/// A number identifying the calling thread (never 0).
+#[inline]
 pub(crate) fn thread_key() -> u64 {
-    THREAD_ID.with(|id| *id)
+    THREAD_MARK.with(|m| m as *const u8 as usize as u64)
 }
 
-/// A mutex around an object's state, with the two things Python needs:
+/// A mutex around an object's state, with what Python needs:
 ///
-/// * a thread that finds it busy waits with the GIL released (the holder may
-///   be copying without the GIL), and a re-entrant call from the same
-///   thread (a `__del__` run by the garbage collector in the middle of a
-///   method) raises `RuntimeError` instead of deadlocking;
-/// * releases of views never wait and are never lost: if the state is busy,
+/// * No Python code ever runs while it is held (methods read what they need,
+///   unlock, then make Python objects), so under the GIL it is contended
+///   only by a thread copying with the GIL released: such threads announce
+///   themselves in `gil_free`, and others wait for them with the GIL
+///   released too.
+/// * Contention with no such thread can only be a re-entrant call from the
+///   thread holding it: that raises `RuntimeError` instead of deadlocking.
+/// * Releases of views never wait and are never lost: if the state is busy,
 ///   they are queued and applied by the next holder.
 pub(crate) struct Locked<T: Exporter> {
     state: Mutex<T>,
-    /// Thread id of the holder, 0 when free.
-    owner: AtomicU64,
+    /// Threads holding or waiting for `state` with the GIL released.
+    gil_free: AtomicUsize,
     pending: Mutex<Vec<T::Token>>,
     has_pending: AtomicBool,
     /// Class name, for messages.
     name: &'static str,
 }
 
-pub(crate) struct Guard<'a, T: Exporter> {
-    guard: MutexGuard<'a, T>,
-    owner: &'a AtomicU64,
-}
-
-impl<T: Exporter> Deref for Guard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.guard
-    }
-}
-
-impl<T: Exporter> DerefMut for Guard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.guard
-    }
-}
-
-impl<T: Exporter> Drop for Guard<'_, T> {
-    fn drop(&mut self) {
-        self.owner.store(0, Ordering::Release);
-    }
-}
+pub(crate) type Guard<'a, T> = MutexGuard<'a, T>;
 
 impl<T: Exporter> Locked<T> {
     pub(crate) fn new(state: T, name: &'static str) -> Self {
         Locked {
             state: Mutex::new(state),
-            owner: AtomicU64::new(0),
+            gil_free: AtomicUsize::new(0),
             pending: Mutex::new(Vec::new()),
             has_pending: AtomicBool::new(false),
             name,
         }
     }
 
-    fn admit<'a>(&'a self, mut guard: MutexGuard<'a, T>) -> Result<Guard<'a, T>, Error> {
-        self.owner.store(thread_key(), Ordering::Release);
-        if self.has_pending.swap(false, Ordering::Acquire) {
+    #[inline]
+    fn admit<'a>(&'a self, mut guard: Guard<'a, T>) -> Result<Guard<'a, T>, Error> {
+        if self.has_pending.load(Ordering::Relaxed)
+            && self.has_pending.swap(false, Ordering::Acquire)
+        {
             let queued =
                 std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
             for token in &queued {
                 guard.release(token);
             }
         }
-        let g = Guard {
-            guard,
-            owner: &self.owner,
-        };
-        g.check()?;
-        Ok(g)
+        guard.check()?;
+        Ok(guard)
     }
 
     /// Locks with the GIL held (see the type's docs).
+    #[inline]
     pub(crate) fn lock(&self, py: Python<'_>) -> PyResult<Guard<'_, T>> {
         loop {
             match self.state.try_lock() {
                 Ok(g) => return self.admit(g).map_err(to_py),
                 Err(TryLockError::Poisoned(p)) => return self.admit(p.into_inner()).map_err(to_py),
                 Err(TryLockError::WouldBlock) => {
-                    if self.owner.load(Ordering::Acquire) == thread_key() {
+                    if self.gil_free.load(Ordering::Acquire) == 0 {
                         return Err(PyRuntimeError::new_err(format!(
                             "{} is already in use by this thread (a re-entrant call, \
                              e.g. from __del__ during one of its methods)",
@@ -275,12 +316,14 @@ impl<T: Exporter> Locked<T> {
         py: Python<'_>,
         f: impl FnOnce(&mut T) -> R + Send,
     ) -> PyResult<R> {
-        py.allow_threads(|| {
+        self.gil_free.fetch_add(1, Ordering::AcqRel);
+        let r = py.allow_threads(|| {
             let g = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let mut g = self.admit(g)?;
             Ok(f(&mut g))
-        })
-        .map_err(to_py)
+        });
+        self.gil_free.fetch_sub(1, Ordering::AcqRel);
+        r.map_err(to_py)
     }
 
     /// Ends an export; never blocks, never loses it.

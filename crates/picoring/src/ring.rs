@@ -306,6 +306,33 @@ impl Ring {
         n
     }
 
+    /// Like [`Ring::pop_into`], into memory that may be uninitialised (a
+    /// buffer about to become a Python `bytes`, say): the first `n` elements
+    /// of `out` are initialised on return, where `n` is the count returned.
+    ///
+    /// ```
+    /// use std::mem::MaybeUninit;
+    /// let mut ring = picoring::Ring::with_capacity(8).unwrap();
+    /// ring.push_slice(b"abc");
+    /// let mut out = [MaybeUninit::<u8>::uninit(); 2];
+    /// assert_eq!(ring.pop_into_uninit(&mut out), 2);
+    /// // SAFETY: the first two elements were initialised by the call.
+    /// assert_eq!(unsafe { [out[0].assume_init(), out[1].assume_init()] }, *b"ab");
+    /// ```
+    #[inline]
+    pub fn pop_into_uninit(&mut self, out: &mut [std::mem::MaybeUninit<u8>]) -> usize {
+        let n = out.len().min(self.len());
+        // SAFETY: the source is `n <= len()` readable bytes (see `as_slice`);
+        // the destination is `n` elements of `out`, which `&mut` makes
+        // exclusive, so they cannot overlap; `MaybeUninit<u8>` has the layout
+        // of `u8`.
+        unsafe {
+            ptr::copy_nonoverlapping(self.ptr_at(self.tail), out.as_mut_ptr().cast::<u8>(), n)
+        };
+        self.tail += n as u64;
+        n
+    }
+
     /// Everything readable, as one slice, however it wraps. O(1).
     #[inline]
     pub fn as_slice(&self) -> &[u8] {

@@ -1,0 +1,274 @@
+"""The benchmark driver behind `make bench`.
+
+1. Makes `.venv-ref`, a virtualenv with the published picoring 0.6.0 (same
+   import name as ours), unless it exists.
+2. Runs `benchmarks/workloads.py` under both interpreters, and the Python
+   peers under ours, alternating A B A B so that machine drift cancels,
+   keeping each result's best time.
+3. Prints a table with ratios and the status of every speed target, writes
+   `benchmarks/results/latest.json` and `benchmarks/results/bench.png`, and
+   regenerates the README's results section from that JSON.
+
+Usage: python benchmarks/run.py [--quick] [--rounds N] [--no-readme]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+REF_VENV = ROOT / ".venv-ref"
+REF_SPEC = "picoring==0.6.0"
+WORKLOADS = ROOT / "benchmarks" / "workloads.py"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def ref_python() -> Path | None:
+    py = REF_VENV / "bin" / "python"
+    if (REF_VENV / ".stamp").exists():
+        return py
+    log(f"setting up {REF_VENV.name} with {REF_SPEC} ...")
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(REF_VENV)], check=True)
+        subprocess.run(
+            [str(py), "-m", "pip", "install", "--quiet", REF_SPEC, "numpy", "psutil"],
+            check=True,
+        )
+    except subprocess.CalledProcessError as e:
+        log(f"could not install {REF_SPEC} ({e}); the reference column will be empty")
+        return None
+    (REF_VENV / ".stamp").write_text(REF_SPEC + "\n")
+    return py
+
+
+def run_workloads(python: Path | str, impl: str, quick: bool) -> list[dict[str, Any]]:
+    cmd = [str(python), str(WORKLOADS), "--impl", impl] + (["--quick"] if quick else [])
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        log(out.stderr)
+        raise SystemExit(f"workloads failed under {python} ({impl})")
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def collect(rounds: int, quick: bool) -> dict[tuple[str, str], dict[str, Any]]:
+    ref = ref_python()
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in range(rounds):
+        order: list[tuple[Path | str, str, str]] = [(sys.executable, "picoring", "")]
+        if ref is not None:
+            order.append((ref, "picoring", " 0.6.0"))
+        order.append((sys.executable, "peers", ""))
+        if r % 2:
+            order.reverse()
+        for python, impl, suffix in order:
+            log(f"round {r + 1}/{rounds}: {impl}{suffix}")
+            for row in run_workloads(python, impl, quick):
+                row["impl"] += suffix
+                key = (row["workload"], row["impl"])
+                if key not in best or row["ns"] < best[key]["ns"]:
+                    ok = row["ok"] and best.get(key, {"ok": True})["ok"]
+                    best[key] = {**row, "ok": ok}
+                else:
+                    best[key]["ok"] = best[key]["ok"] and row["ok"]
+    return best
+
+
+def fmt_ns(ns: float) -> str:
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:,.2f} {unit}"
+    return f"{ns:,.0f} ns"
+
+
+class Targets:
+    def __init__(self, best: dict[tuple[str, str], dict[str, Any]]) -> None:
+        self.best = best
+        self.rows: list[dict[str, Any]] = []
+
+    def ns(self, workload: str, impl: str) -> float | None:
+        r = self.best.get((workload, impl))
+        return None if r is None else float(r["ns"])
+
+    def add(self, name: str, value: float | None, limit: float, better: str, unit: str = "x") -> None:
+        if value is None:
+            self.rows.append({"target": name, "value": None, "limit": limit, "status": "not measured"})
+            return
+        met = value <= limit if better == "lower" else value >= limit
+        if met:
+            status = "met"
+        elif better == "lower":
+            status = f"missed by {value / limit:.2f}x"
+        else:
+            status = f"missed by {limit / value:.2f}x"
+        self.rows.append({"target": name, "value": round(value, 3), "limit": limit, "status": status, "unit": unit})
+
+    def ratio(self, a: tuple[str, str], b: tuple[str, str]) -> float | None:
+        x, y = self.ns(*a), self.ns(*b)
+        return None if x is None or y is None else x / y
+
+
+def evaluate(best: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    t = Targets(best)
+    p, ref = "picoring", "picoring 0.6.0"
+    t.add("view creation / memoryview(bytes)", t.ratio(("view_4KiB", p), ("memoryview_create", "memoryview(bytes)")), 1.15, "lower")
+    t.add("view 128 MiB / view 4 KiB", t.ratio(("view_128MiB", p), ("view_4KiB", p)), 1.1, "lower")
+    t.add("64 B push+pop: speed-up over 0.6.0", t.ratio(("pushpop_64B", ref), ("pushpop_64B", p)), 2.0, "higher")
+    t.add("64 B push+pop / bytearray +=,del", t.ratio(("pushpop_64B", p), ("pushpop_64B", "bytearray")), 1.0, "lower")
+    t.add("1 MiB push+pop / memcpy x2", t.ratio(("pushpop_1MiB", p), ("pushpop_1MiB", "memcpy x2")), 1.0, "lower")
+    t.add("stream 64 KiB: speed-up over 0.6.0", t.ratio(("stream_64KiB", ref), ("stream_64KiB", p)), 2.0, "higher")
+    t.add("stream 64 KiB / io.BytesIO", t.ratio(("stream_64KiB", p), ("stream_64KiB", "io.BytesIO")), 1.0, "lower")
+    t.add("list growth / bytearray.extend", t.ratio(("list_growth_50M", p), ("list_growth_50M", "bytearray")), 1.0, "lower")
+    t.add("list growth: speed-up over 0.6.0", t.ratio(("list_growth_50M", ref), ("list_growth_50M", p)), 3.0, "higher")
+    grow = best.get(("list_growth_50M", p))
+    t.add("list RSS / data", None if grow is None else grow["ram"] / grow["items"], 1.05, "lower")
+    t.add("lst[i] / bytearray[i]", t.ratio(("list_get", "picoring [i]"), ("list_get", "bytearray[i]")), 1.5, "lower")
+    return t.rows
+
+
+def print_table(best: dict[tuple[str, str], dict[str, Any]], targets: list[dict[str, Any]]) -> str:
+    lines = []
+    workloads = list(dict.fromkeys(w for w, _ in best))
+    for w in workloads:
+        rows = [(impl, r) for (wk, impl), r in best.items() if wk == w]
+        base = best.get((w, "picoring"))
+        lines.append(f"\n{w}")
+        for impl, r in sorted(rows, key=lambda x: x[1]["ns"]):
+            rel = ""
+            if base and impl != "picoring":
+                ratio = r["ns"] / base["ns"]
+                rel = f"{ratio:,.2f}x picoring's time"
+            extra = f"  RSS {r['ram'] / (1 << 20):,.1f} MiB" if "ram" in r else ""
+            lines.append(f"  {impl:<20} {fmt_ns(r['ns']):>14}  {rel:<28}{extra}  {'ok' if r['ok'] else 'WRONG DATA'}")
+    lines.append("\nTargets")
+    for t in targets:
+        v = "-" if t["value"] is None else f"{t['value']:.3f}"
+        lines.append(f"  {t['target']:<40} {v:>9}  (limit {t['limit']})  {t['status']}")
+    text = "\n".join(lines)
+    print(text)
+    return text
+
+
+def plot(best: dict[tuple[str, str], dict[str, Any]], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib is not installed: no plot")
+        return False
+    sizes = {"view_4KiB": 4 << 10, "view_1MiB": 1 << 20, "view_128MiB": 128 << 20}
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
+    for impl in ("picoring", "picoring 0.6.0", "copy-join", "numpy"):
+        pts = [(sizes[w], best[(w, impl)]["ns"]) for w in sizes if (w, impl) in best]
+        if pts:
+            ax1.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=impl)
+    ax1.set_xscale("log", base=2)
+    ax1.set_yscale("log")
+    ax1.set_xlabel("readable bytes (wrapped)")
+    ax1.set_ylabel("time to get them contiguous (ns)")
+    ax1.set_title("View extraction vs data size")
+    ax1.legend()
+    ax1.grid(True, which="both", alpha=0.3)
+
+    groups = ["pushpop_64B", "pushpop_4KiB", "pushpop_1MiB", "queue_64B", "stream_64KiB", "recv_64KiB", "list_get"]
+    impls = sorted({impl for (w, impl) in best if w in groups})
+    width = 0.8 / max(1, len(impls))
+    for k, impl in enumerate(impls):
+        xs, ys = [], []
+        for i, w in enumerate(groups):
+            if (w, impl) in best:
+                xs.append(i + k * width)
+                ys.append(1e9 / best[(w, impl)]["ns"])
+        ax2.bar(xs, ys, width=width, label=impl)
+    ax2.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))], groups, rotation=30, ha="right")
+    ax2.set_yscale("log")
+    ax2.set_ylabel("operations per second")
+    ax2.set_title("Throughput per workload")
+    ax2.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def readme_section(data: dict[str, Any]) -> str:
+    best = {(r["workload"], r["impl"]): r for r in data["results"]}
+    out = [
+        f"Measured by `make bench` on {data['date']} ({data['machine']}, Python {data['python']}); "
+        "times are the best of several runs, ratios are against picoring in the same run.",
+        "",
+        "| workload | picoring | picoring 0.6.0 | peers |",
+        "|---|---|---|---|",
+    ]
+    for w in dict.fromkeys(r["workload"] for r in data["results"]):
+        ours = best.get((w, "picoring")) or best.get((w, "picoring [i]"))
+        ref = best.get((w, "picoring 0.6.0")) or best.get((w, "picoring .get(i) 0.6.0"))
+        peers = [
+            f"{impl} {fmt_ns(r['ns'])}"
+            for (wk, impl), r in best.items()
+            if wk == w and not impl.startswith("picoring")
+        ]
+        cell = (lambda r: "-" if r is None else fmt_ns(r["ns"]) + ("" if r["ok"] else " (WRONG)"))
+        out.append(f"| {w} | {cell(ours)} | {cell(ref)} | {'; '.join(peers) or '-'} |")
+    out += ["", "| target | measured | limit | status |", "|---|---|---|---|"]
+    for t in data["targets"]:
+        v = "-" if t["value"] is None else f"{t['value']:.3f}"
+        out.append(f"| {t['target']} | {v} | {t['limit']} | {t['status']} |")
+    return "\n".join(out)
+
+
+def update_readme(data: dict[str, Any]) -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    if start not in text:
+        return
+    new = f"{start}\n{readme_section(data)}\n{end}"
+    readme.write_text(re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: new, text, flags=re.S))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="one short round (for a smoke test)")
+    ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--no-readme", action="store_true", help="do not rewrite the README section")
+    args = ap.parse_args()
+    rounds = args.rounds or (1 if args.quick else 4)
+    best = collect(rounds, args.quick)
+    targets = evaluate(best)
+    print_table(best, targets)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "rounds": rounds,
+        "quick": args.quick,
+        "results": sorted(best.values(), key=lambda r: (r["workload"], r["impl"])),
+        "targets": targets,
+    }
+    name = "quick.json" if args.quick else "latest.json"
+    (RESULTS / name).write_text(json.dumps(data, indent=1) + "\n")
+    if plot(best, RESULTS / ("quick.png" if args.quick else "bench.png")):
+        log(f"plot written to {RESULTS / ('quick.png' if args.quick else 'bench.png')}")
+    if not args.quick and not args.no_readme:
+        update_readme(data)
+    if not all(r["ok"] for r in best.values()):
+        raise SystemExit("some workload produced wrong data")
+
+
+if __name__ == "__main__":
+    main()

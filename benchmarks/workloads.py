@@ -1,0 +1,399 @@
+"""Benchmark workloads, one script for every implementation compared.
+
+Run by `benchmarks/run.py` under two interpreters: the repo's .venv (this
+picoring and the Python peers) and .venv-ref (the published picoring 0.6.0,
+which has the same import name). Each workload checks its data as well as
+timing it, and prints one JSON object per result:
+
+    {"workload": ..., "impl": ..., "ns": nanoseconds per operation,
+     "ok": data verified, ...extra fields}
+
+Usage: python benchmarks/workloads.py --impl picoring|peers [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import io
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+KiB, MiB = 1 << 10, 1 << 20
+QUICK = False
+
+
+def pattern(n: int, seed: int = 1) -> bytes:
+    base = bytes((i * 31 + seed) % 251 for i in range(251))
+    return (base * (n // 251 + 1))[:n]
+
+
+def per_op(fn: Callable[[], Any], min_time: float = 0.2, repeat: int = 5) -> float:
+    """Best time of one call of `fn`, in ns, from loops of about `min_time`."""
+    number = 1
+    while True:
+        t = time.perf_counter_ns()
+        for _ in range(number):
+            fn()
+        dt = time.perf_counter_ns() - t
+        if dt > min_time * 1e9 / (4 if QUICK else 1) or number > 1 << 24:
+            break
+        number *= 4
+    best = dt / number
+    for _ in range(repeat - 1 if not QUICK else 1):
+        t = time.perf_counter_ns()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter_ns() - t) / number)
+    return best
+
+
+RESULTS: list[dict[str, Any]] = []
+
+
+def emit(workload: str, impl: str, ns: float, ok: bool, **extra: Any) -> None:
+    row = {"workload": workload, "impl": impl, "ns": ns, "ok": bool(ok), **extra}
+    RESULTS.append(row)
+    print(json.dumps(row), flush=True)
+
+
+def is_ours(picoring: Any) -> bool:
+    return hasattr(picoring, "PAGE_SIZE")
+
+
+# --- view of wrapped data -----------------------------------------------------
+
+VIEW_SIZES = {"4KiB": 4 * KiB, "1MiB": MiB, "128MiB": 128 * MiB}
+
+
+def wrapped_ring(picoring: Any, size: int, data: bytes) -> Any:
+    ring = picoring.PicoRingByte(size + 4 * KiB)
+    cap = ring.capacity()
+    skip = cap - size // 2
+    assert ring.push_bytes(bytes(skip))
+    ring.advance_tail(skip)
+    assert ring.push_bytes(data)
+    return ring
+
+
+def view_picoring(picoring: Any) -> None:
+    for label, size in VIEW_SIZES.items():
+        data = pattern(size)
+        ring = wrapped_ring(picoring, size, data)
+        v = ring.get_readable_view()
+        ok = v == data
+        del v
+        ns = per_op(ring.get_readable_view)
+        emit(f"view_{label}", "picoring", ns, ok)
+        del ring
+
+
+def view_peers() -> None:
+    import numpy as np
+
+    for label, size in VIEW_SIZES.items():
+        data = pattern(size)
+        half = size // 2
+        buf = bytearray(size)  # a plain ring holding `data` split in two
+        buf[size - half :] = data[:half]
+        buf[: size - half] = data[half:]
+        lo, hi = size - half, size - half
+
+        def copy_join() -> bytes:
+            return b"".join((buf[lo:], buf[:hi]))
+
+        emit(f"view_{label}", "copy-join", per_op(copy_join, repeat=3), copy_join() == data)
+        arr = np.frombuffer(buf, dtype=np.uint8)
+
+        def concat() -> Any:
+            return np.concatenate((arr[lo:], arr[:hi]))
+
+        emit(f"view_{label}", "numpy", per_op(concat, repeat=3), concat().tobytes() == data)
+        blob = bytes(data)
+        emit(f"view_{label}", "memoryview(bytes)", per_op(lambda: memoryview(blob)), memoryview(blob) == data)
+
+
+# --- push + pop -----------------------------------------------------------------
+
+PUSHPOP = {"64B": 64, "4KiB": 4 * KiB, "1MiB": MiB}
+
+
+def pushpop_picoring(picoring: Any) -> None:
+    for label, n in PUSHPOP.items():
+        ring = picoring.PicoRingByte(max(4 * n, 64 * KiB))
+        chunk = pattern(n)
+        push, pop = ring.push_bytes, ring.pop_bytes
+
+        def op() -> bytes:
+            push(chunk)
+            return pop(n)  # type: ignore[no-any-return]
+
+        ok = all(op() == chunk for _ in range(ring.capacity() // n * 3))
+        emit(f"pushpop_{label}", "picoring", per_op(op), ok)
+
+
+def pushpop_peers() -> None:
+    for label, n in PUSHPOP.items():
+        chunk = pattern(n)
+        ba = bytearray()
+
+        def bytearray_op() -> bytes:
+            ba.extend(chunk)
+            out = bytes(ba[:n])
+            del ba[:n]
+            return out
+
+        emit(f"pushpop_{label}", "bytearray", per_op(bytearray_op), bytearray_op() == chunk)
+        dq: collections.deque[bytes] = collections.deque()
+
+        def deque_op() -> bytes:
+            dq.append(chunk)
+            return dq.popleft()
+
+        emit(f"pushpop_{label}", "deque", per_op(deque_op), deque_op() == chunk)
+        # The physical limit: the two copies a ring makes, into buffers that
+        # already exist.
+        mid, out = bytearray(n), bytearray(n)
+
+        def memcpy_op() -> None:
+            mid[:] = chunk
+            out[:] = mid
+
+        memcpy_op()
+        emit(f"pushpop_{label}", "memcpy x2", per_op(memcpy_op), out == chunk)
+
+
+# --- queue bulk -------------------------------------------------------------------
+
+QUEUE = {"64B": 64, "40MiB": 40 * MiB}
+
+
+def queue_picoring(picoring: Any) -> None:
+    for label, n in QUEUE.items():
+        q = picoring.PicoQueueByte(max(n + n // 4, 64 * KiB))
+        chunk = pattern(n, 7)
+
+        def op() -> bytes:
+            q.push_bulk(chunk)
+            return q.pop_bulk(n)  # type: ignore[no-any-return]
+
+        ok = all(op() == chunk for _ in range(5))
+        emit(f"queue_{label}", "picoring", per_op(op, repeat=3 if n > MiB else 5), ok)
+
+
+def queue_peers() -> None:
+    for label, n in QUEUE.items():
+        chunk = pattern(n, 7)
+        ba = bytearray()
+
+        def bytearray_op() -> bytes:
+            ba.extend(chunk)
+            out = bytes(ba[:n])
+            del ba[:n]
+            return out
+
+        emit(f"queue_{label}", "bytearray", per_op(bytearray_op, repeat=3), bytearray_op() == chunk)
+        dq: collections.deque[bytes] = collections.deque()
+
+        def deque_op() -> bytes:
+            dq.append(chunk)  # bytes are immutable: the deque keeps a reference
+            return dq.popleft()
+
+        emit(f"queue_{label}", "deque", per_op(deque_op, repeat=3), deque_op() == chunk)
+
+
+# --- stream ------------------------------------------------------------------------
+
+
+def stream_picoring(picoring: Any) -> None:
+    s = picoring.PicoByteStreamPy(512 * KiB)
+    chunk = pattern(64 * KiB, 9)
+
+    def op() -> bytes:
+        s.write(chunk)
+        return s.read(64 * KiB)  # type: ignore[no-any-return]
+
+    ok = all(op() == chunk for _ in range(20))
+    emit("stream_64KiB", "picoring", per_op(op), ok)
+
+
+def stream_peers() -> None:
+    chunk = pattern(64 * KiB, 9)
+    b = io.BytesIO()
+
+    def op() -> bytes:
+        b.write(chunk)
+        b.seek(0)
+        out = b.read(64 * KiB)
+        b.seek(0)
+        b.truncate()
+        return out
+
+    emit("stream_64KiB", "io.BytesIO", per_op(op), all(op() == chunk for _ in range(20)))
+
+
+# --- list ----------------------------------------------------------------------------
+
+GROW = r"""
+import json, sys, time, psutil
+kind, items = sys.argv[1], int(sys.argv[2])
+chunk = bytes(range(256)) * 4096
+proc = psutil.Process()
+if kind == "picoring":
+    import picoring
+    obj = picoring.PicoListByte()
+elif kind == "list":
+    obj = []
+else:
+    obj = bytearray()
+before = proc.memory_info().rss
+t = time.perf_counter_ns()
+left = items
+while left:
+    part = chunk if left >= len(chunk) else chunk[:left]
+    obj.extend(part)
+    left -= len(part)
+ns = time.perf_counter_ns() - t
+ram = proc.memory_info().rss - before
+get = obj.get if hasattr(obj, "get") else obj.__getitem__
+size = obj.len() if hasattr(obj, "len") else len(obj)
+ok = size == items and all(get(i) == i % 256 for i in (0, 12345, items - 1))
+print(json.dumps({"ns": ns, "ram": ram, "ok": bool(ok)}))
+"""
+
+
+def grow(kind: str, items: int) -> dict[str, Any]:
+    best: dict[str, Any] = {}
+    for _ in range(1 if QUICK else 3):
+        out = subprocess.run([sys.executable, "-c", GROW, kind, str(items)], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout)
+        if not best or r["ns"] < best["ns"]:
+            best = r
+    return best
+
+
+def list_picoring(picoring: Any) -> None:
+    items = 5_000_000 if QUICK else 50_000_000
+    r = grow("picoring", items)
+    emit("list_growth_50M", "picoring", r["ns"], r["ok"], ram=r["ram"], items=items)
+    lst = picoring.PicoListByte()
+    lst.extend(pattern(MiB))
+    idx = [random.randrange(MiB) for _ in range(1024)]
+    model = pattern(MiB)
+    get = lst.get
+    ok = all(get(i) == model[i] for i in idx)
+    i = idx[17]
+    emit("list_get", "picoring .get(i)", per_op(lambda: get(i)), ok)
+    if is_ours(picoring):
+        emit("list_get", "picoring [i]", per_op(lambda: lst[i]), all(lst[i] == model[i] for i in idx))
+
+
+def list_peers() -> None:
+    items = 5_000_000 if QUICK else 50_000_000
+    for kind in ("bytearray", "list"):
+        r = grow(kind, items)
+        emit("list_growth_50M", kind, r["ns"], r["ok"], ram=r["ram"], items=items)
+    ba = bytearray(pattern(MiB))
+    i = 777
+    emit("list_get", "bytearray[i]", per_op(lambda: ba[i]), ba[i] == pattern(MiB)[i])
+
+
+# --- recv_into -------------------------------------------------------------------------
+
+
+def recv_picoring(picoring: Any) -> None:
+    a, b = socket.socketpair()
+    chunk = pattern(64 * KiB, 11)
+    ring = picoring.PicoRingByte(1 * MiB)
+    ours = is_ours(picoring)
+
+    def op(check: bool = False) -> bool:
+        a.sendall(chunk)
+        got = 0
+        while got < len(chunk):
+            if ours:
+                n = b.recv_into(ring.get_writable_view(len(chunk) - got))
+                ring.advance_head(n)
+            else:  # 0.6.0 has no writable view: receive, then copy in
+                data = b.recv(len(chunk) - got)
+                ring.push_bytes(data)
+                n = len(data)
+            got += n
+        view = ring.get_readable_view()  # the message, contiguous, to parse
+        ok = bytes(view) == chunk if check else True
+        view.release()
+        ring.advance_tail(len(chunk))
+        return ok
+
+    with a, b:
+        ok = all(op(check=True) for _ in range(40))
+        emit("recv_64KiB", "picoring", per_op(op, repeat=3), ok)
+
+
+def recv_peers() -> None:
+    a, b = socket.socketpair()
+    chunk = pattern(64 * KiB, 11)
+    ba = bytearray()
+
+    def op(check: bool = False) -> bool:
+        a.sendall(chunk)
+        got = 0
+        while got < len(chunk):
+            data = b.recv(len(chunk) - got)
+            ba.extend(data)
+            got += len(data)
+        view = memoryview(ba)[: len(chunk)]  # the message, contiguous, to parse
+        ok = bytes(view) == chunk if check else True
+        view.release()
+        del ba[: len(chunk)]
+        return ok
+
+    with a, b:
+        ok = all(op(check=True) for _ in range(40))
+        emit("recv_64KiB", "recv+bytearray", per_op(op, repeat=3), ok)
+
+
+# --- physical limits -----------------------------------------------------------------
+
+
+def limits() -> None:
+    src = pattern(MiB)
+    dst = bytearray(MiB)
+
+    def copy() -> None:
+        dst[:] = src
+
+    copy()
+    ns = per_op(copy)
+    emit("memcpy_1MiB", "memcpy", ns, dst == src, gbps=MiB / ns)
+    blob = b"x" * 64
+    emit("memoryview_create", "memoryview(bytes)", per_op(lambda: memoryview(blob)), True)
+
+
+def main() -> None:
+    global QUICK
+    p = argparse.ArgumentParser()
+    p.add_argument("--impl", choices=["picoring", "peers"], required=True)
+    p.add_argument("--quick", action="store_true", help="fewer and shorter runs")
+    args = p.parse_args()
+    QUICK = args.quick
+    if args.impl == "picoring":
+        import picoring
+
+        for fn in (view_picoring, pushpop_picoring, queue_picoring, stream_picoring, list_picoring, recv_picoring):
+            fn(picoring)
+    else:
+        for fn2 in (limits, view_peers, pushpop_peers, queue_peers, stream_peers, list_peers, recv_peers):
+            fn2()
+    if os.environ.get("WORKLOADS_SUMMARY"):
+        print(json.dumps({"count": len(RESULTS)}), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
