@@ -49,8 +49,24 @@ test-python: build ## pytest and the unittest seed suite
 .PHONY: test
 test: lint test-rust test-python ## everything: fmt, clippy, stubtest, cargo test, pytest, test_suite.py
 
+$(VENV)/.bench-stamp: requirements-bench.txt $(VENV)/.stamp
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+.PHONY: bench-rust
+bench-rust: ## criterion: the core beside VecDeque, ringbuf and rtrb
+	mkdir -p target
+	set -o pipefail; cd benchmarks/rust && CRITERION_HOME=$(CURDIR)/target/criterion \
+		cargo bench --target-dir $(CURDIR)/target/bench --bench peers 2>&1 \
+		| tee $(CURDIR)/target/bench-rust.log | grep -E '^(push_pop|view)/|time:|panicked'
+
+
+.PHONY: bench-python
+bench-python: build $(VENV)/.bench-stamp ## Python workloads beside picoring 0.6.0 and the Python peers
+	$(PY) benchmarks/run.py
+
 .PHONY: bench
-bench: build ## the side-by-side benchmarks
+bench: build $(VENV)/.bench-stamp bench-rust bench-python ## everything: Rust and Python comparisons, table, plot, README section, seed scripts
 	$(PY) python_tests/comparison_bench.py
 	$(PY) python_tests/benchmark.py
 

@@ -86,6 +86,20 @@ def collect(rounds: int, quick: bool) -> dict[tuple[str, str], dict[str, Any]]:
     return best
 
 
+CRITERION = ROOT / "target" / "criterion"
+
+
+def rust_results() -> dict[tuple[str, str], dict[str, Any]]:
+    """Mean times from the last `make bench-rust` (criterion), if any."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for est in sorted(CRITERION.glob("*/*/*/new/estimates.json")):
+        group, impl, size = est.parts[-5], est.parts[-4], est.parts[-3]
+        ns = json.loads(est.read_text())["mean"]["point_estimate"]
+        workload = f"rust_{group}_{size}"
+        out[(workload, impl)] = {"workload": workload, "impl": impl, "ns": ns, "ok": True}
+    return out
+
+
 def fmt_ns(ns: float) -> str:
     for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
         if ns >= scale:
@@ -132,6 +146,12 @@ def evaluate(best: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]
     t.add("stream 64 KiB / io.BytesIO", t.ratio(("stream_64KiB", p), ("stream_64KiB", "io.BytesIO")), 1.0, "lower")
     t.add("list growth / bytearray.extend", t.ratio(("list_growth_50M", p), ("list_growth_50M", "bytearray")), 1.0, "lower")
     t.add("list growth: speed-up over 0.6.0", t.ratio(("list_growth_50M", ref), ("list_growth_50M", p)), 3.0, "higher")
+    for size in ("64B", "4KiB", "1MiB"):
+        w = f"rust_push_pop_{size}"
+        peers = [x for x in (t.ns(w, "ringbuf"), t.ns(w, "rtrb")) if x is not None]
+        ours = t.ns(w, "picoring")
+        t.add(f"Rust {size} push+pop / best of ringbuf, rtrb", None if ours is None or not peers else ours / min(peers), 1.0, "lower")
+    t.add("Rust view 128 MiB / view 4 KiB", t.ratio(("rust_view_128MiB", p), ("rust_view_4KiB", p)), 1.1, "lower")
     grow = best.get(("list_growth_50M", p))
     t.add("list RSS / data", None if grow is None else grow["ram"] / grow["items"], 1.05, "lower")
     t.add("lst[i] / bytearray[i]", t.ratio(("list_get", "picoring [i]"), ("list_get", "bytearray[i]")), 1.5, "lower")
@@ -248,6 +268,11 @@ def main() -> None:
     args = ap.parse_args()
     rounds = args.rounds or (1 if args.quick else 4)
     best = collect(rounds, args.quick)
+    rust = rust_results()
+    if rust:
+        best.update(rust)
+    else:
+        log("no criterion results in target/criterion: run `make bench-rust` for the Rust rows")
     targets = evaluate(best)
     print_table(best, targets)
     RESULTS.mkdir(parents=True, exist_ok=True)

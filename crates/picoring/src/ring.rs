@@ -60,6 +60,10 @@ pub struct Ring {
     head: u64,
     /// Read position.
     tail: u64,
+    /// `head % buf.len()` and `tail % buf.len()`, kept up to date so that
+    /// no operation divides.
+    head_off: usize,
+    tail_off: usize,
     /// Highest position handed out for writing by [`Ring::writable_slice`]
     /// or a writable export: `advance_head` may publish up to here, never
     /// beyond, so bytes that nobody wrote are never shown as new.
@@ -81,6 +85,8 @@ impl Ring {
             capacity,
             head: 0,
             tail: 0,
+            head_off: 0,
+            tail_off: 0,
             granted: 0,
             pins: Pins::default(),
         })
@@ -166,16 +172,41 @@ impl Ring {
         }
     }
 
+    /// Pointer to the byte at memory offset `off` (`< buf.len()`).
     #[inline]
-    fn offset(&self, pos: u64) -> usize {
-        (pos % self.buf.len() as u64) as usize
+    fn ptr_at(&self, off: usize) -> *mut u8 {
+        debug_assert!(off < self.buf.len());
+        // SAFETY: `off < buf.len()`, so the pointer stays inside the first
+        // half of the mapping.
+        unsafe { self.buf.as_ptr().add(off) }
+    }
+
+    /// `off + n` reduced into the first half; `off < buf.len()` and
+    /// `n <= buf.len()`.
+    #[inline]
+    fn wrapped(&self, off: usize, n: usize) -> usize {
+        let size = self.buf.len();
+        debug_assert!(off < size && n <= size);
+        let o = off + n;
+        if o >= size {
+            o - size
+        } else {
+            o
+        }
     }
 
     #[inline]
-    fn ptr_at(&self, pos: u64) -> *mut u8 {
-        // SAFETY: `offset < buf.len()`, so the pointer stays inside the
-        // first half of the mapping.
-        unsafe { self.buf.as_ptr().add(self.offset(pos)) }
+    fn bump_head(&mut self, n: usize) {
+        self.head += n as u64;
+        self.head_off = self.wrapped(self.head_off, n);
+        debug_assert_eq!(self.head_off as u64, self.head % self.buf.len() as u64);
+    }
+
+    #[inline]
+    fn bump_tail(&mut self, n: usize) {
+        self.tail += n as u64;
+        self.tail_off = self.wrapped(self.tail_off, n);
+        debug_assert_eq!(self.tail_off as u64, self.tail % self.buf.len() as u64);
     }
 
     /// Copies `data` to `head` and publishes it. The caller has checked
@@ -189,8 +220,8 @@ impl Ring {
         // check), which no slice of ours borrows; `data` cannot overlap it
         // because `&mut self` excludes borrows of the ring, and live exports
         // only cover pinned or fenced bytes, which the caller's check avoids.
-        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), self.ptr_at(self.head), data.len()) };
-        self.head += data.len() as u64;
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), self.ptr_at(self.head_off), data.len()) };
+        self.bump_head(data.len());
         self.granted = self.head;
     }
 
@@ -209,8 +240,8 @@ impl Ring {
         }
         // SAFETY: `free() >= 1`, so the byte at `head` is free space inside
         // the mapping (see `write_at_head`).
-        unsafe { *self.ptr_at(self.head) = byte };
-        self.head += 1;
+        unsafe { *self.ptr_at(self.head_off) = byte };
+        self.bump_head(1);
         self.granted = self.head;
         true
     }
@@ -278,7 +309,9 @@ impl Ring {
             });
         }
         let dropped = needed_tail.saturating_sub(self.tail) as usize;
-        self.tail = self.tail.max(needed_tail);
+        if needed_tail > self.tail {
+            self.bump_tail((needed_tail - self.tail) as usize);
+        }
         self.write_at_head(data);
         Ok(skipped + dropped)
     }
@@ -291,8 +324,8 @@ impl Ring {
         }
         // SAFETY: the ring is not empty, so the byte at `tail` is readable
         // and inside the mapping.
-        let b = unsafe { *self.ptr_at(self.tail) };
-        self.tail += 1;
+        let b = unsafe { *self.ptr_at(self.tail_off) };
+        self.bump_tail(1);
         Some(b)
     }
 
@@ -302,7 +335,7 @@ impl Ring {
     pub fn pop_into(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.len());
         out[..n].copy_from_slice(&self.as_slice()[..n]);
-        self.tail += n as u64;
+        self.bump_tail(n);
         n
     }
 
@@ -327,9 +360,9 @@ impl Ring {
         // exclusive, so they cannot overlap; `MaybeUninit<u8>` has the layout
         // of `u8`.
         unsafe {
-            ptr::copy_nonoverlapping(self.ptr_at(self.tail), out.as_mut_ptr().cast::<u8>(), n)
+            ptr::copy_nonoverlapping(self.ptr_at(self.tail_off), out.as_mut_ptr().cast::<u8>(), n)
         };
-        self.tail += n as u64;
+        self.bump_tail(n);
         n
     }
 
@@ -341,7 +374,7 @@ impl Ring {
         // bytes were all written (the memory starts zeroed, and `head` only
         // passes bytes that were copied in or handed out for writing); `&self`
         // excludes every `&mut` method, so nothing writes them meanwhile.
-        unsafe { std::slice::from_raw_parts(self.ptr_at(self.tail), self.len()) }
+        unsafe { std::slice::from_raw_parts(self.ptr_at(self.tail_off), self.len()) }
     }
 
     /// The free space after `head`, as one slice, for writing in place;
@@ -360,7 +393,7 @@ impl Ring {
         // SAFETY: `[head, head + free)` lies inside the mapping (as in
         // `write_at_head`) and is free space: no slice of ours and no live
         // export covers it; `&mut self` keeps it exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr_at(self.head), n) }
+        unsafe { std::slice::from_raw_parts_mut(self.ptr_at(self.head_off), n) }
     }
 
     /// Publishes `n` bytes written through [`Ring::writable_slice`] or a
@@ -379,7 +412,7 @@ impl Ring {
                 what: "the bytes handed out by a writable view and not yet published",
             });
         }
-        self.head += n as u64;
+        self.bump_head(n);
         Ok(())
     }
 
@@ -404,13 +437,14 @@ impl Ring {
                 what: "the readable length",
             });
         }
-        self.tail += n as u64;
+        self.bump_tail(n);
         Ok(())
     }
 
     /// Consumes everything readable.
     pub fn clear(&mut self) {
         self.tail = self.head;
+        self.tail_off = self.head_off;
     }
 
     /// Exports the readable bytes. Until [`Ring::release`] is called with
@@ -419,7 +453,7 @@ impl Ring {
         self.pins.add(self.tail);
         Export {
             start: self.tail,
-            ptr: self.ptr_at(self.tail),
+            ptr: self.ptr_at(self.tail_off),
             len: self.len(),
             writable: false,
         }
@@ -448,7 +482,7 @@ impl Ring {
         self.granted = self.granted.max(end);
         Ok(Export {
             start: self.head,
-            ptr: self.ptr_at(self.head),
+            ptr: self.ptr_at(self.head_off),
             len: n,
             writable: true,
         })
