@@ -49,8 +49,9 @@ def scenario_extract() -> None:
 
     ring = picoring.PicoRingByte(cap)
     ring.push_bytes(bytes(skip))
-    ring.advance_tail(skip)
+    ring.advance_tail(skip - 1)  # one byte stays: a drained ring would rewind
     ring.push_bytes(payload)  # wraps past the end of the memory
+    ring.advance_tail(1)
 
     # The same state in a plain bytearray ring: the data is in two pieces.
     buf = bytearray(cap)

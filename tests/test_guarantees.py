@@ -27,12 +27,17 @@ def address(view: memoryview) -> int:
 
 
 def wrapped_ring(capacity: int, fill: bytes) -> PicoRingByte:
-    """A ring whose readable bytes `fill` cross the end of its memory."""
+    """A ring of `capacity` (a whole number of pages) whose readable bytes
+    `fill` start at offset `capacity - len(fill) // 2` of its memory, so they
+    cross its end. One byte stays in the ring while it is set up: a drained
+    ring would restart at the start of its memory."""
+    assert capacity % PAGE == 0 and 2 <= len(fill) < capacity
     ring = PicoRingByte(capacity)
     skip = capacity - len(fill) // 2
     assert ring.push_bytes(bytes(skip))
-    ring.advance_tail(skip)
+    ring.advance_tail(skip - 1)
     assert ring.push_bytes(fill)
+    ring.advance_tail(1)
     return ring
 
 
@@ -64,7 +69,7 @@ def test_g1_view_is_contiguous_across_the_wrap_and_points_into_the_ring() -> Non
 
 @pytest.mark.parametrize("size", [4096, 1 << 20, 64 << 20])
 def test_g1_view_costs_no_allocation_whatever_the_size(size: int) -> None:
-    ring = wrapped_ring(size, b"\x01" * size)
+    ring = wrapped_ring(size + PAGE, b"\x01" * size)
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
@@ -79,11 +84,25 @@ def test_g1_view_costs_no_allocation_whatever_the_size(size: int) -> None:
 
 def test_g1_numpy_sees_the_ring_without_copy() -> None:
     samples = np.arange(1000, dtype=np.float32)
-    ring = wrapped_ring(1000 * 4 + 512, samples.tobytes())
+    ring = wrapped_ring(2 * PAGE, samples.tobytes())
     arr = np.frombuffer(ring, dtype=np.float32)
     assert np.array_equal(arr, samples)
     assert not arr.flags.writeable and not arr.flags.owndata
     assert arr.ctypes.data == address(ring.get_readable_view())
+
+
+def test_g1_a_drained_ring_reuses_the_start_of_its_memory() -> None:
+    ring = PicoRingByte(4 * PAGE)
+    ring.push_bytes(b"first")
+    start = address(ring.get_readable_view())
+    ring.pop_bytes(5)
+    ring.push_bytes(b"second")
+    assert address(ring.get_readable_view()) == start  # cache-warm pages
+    view = ring.get_readable_view()
+    ring.clear()
+    ring.push_bytes(b"third")
+    assert bytes(view) == b"second"  # a live view still keeps its bytes
+    assert bytes(ring) == b"third"
 
 
 def test_g1_queue_and_stream_views_are_zero_copy_too() -> None:

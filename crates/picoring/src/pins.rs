@@ -27,6 +27,12 @@ impl Pins {
         self.fences.iter().copied().max().unwrap_or(0)
     }
 
+    /// True when no view is alive.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.starts.is_empty() && self.fences.is_empty()
+    }
+
     /// Number of live views.
     pub(crate) fn count(&self) -> usize {
         self.starts.iter().map(|&(_, n)| n as usize).sum()

@@ -60,8 +60,11 @@ pub struct Ring {
     head: u64,
     /// Read position.
     tail: u64,
-    /// `head % buf.len()` and `tail % buf.len()`, kept up to date so that
-    /// no operation divides.
+    /// Memory offsets (`< buf.len()`) of `head` and `tail`, kept up to date
+    /// so that no operation divides. Invariant:
+    /// `(tail_off + len()) % buf.len() == head_off`. They follow the
+    /// positions, except that an idle ring (empty, no live export, nothing
+    /// handed out for writing) restarts at offset 0: see [`Ring::rewind_if_idle`].
     head_off: usize,
     tail_off: usize,
     /// Highest position handed out for writing by [`Ring::writable_slice`]
@@ -196,17 +199,57 @@ impl Ring {
     }
 
     #[inline]
+    fn check_offsets(&self) {
+        debug_assert_eq!(
+            (self.tail_off + self.len()) % self.buf.len(),
+            self.head_off,
+            "offsets out of step with positions"
+        );
+    }
+
+    #[inline]
     fn bump_head(&mut self, n: usize) {
         self.head += n as u64;
         self.head_off = self.wrapped(self.head_off, n);
-        debug_assert_eq!(self.head_off as u64, self.head % self.buf.len() as u64);
+        self.check_offsets();
     }
 
     #[inline]
     fn bump_tail(&mut self, n: usize) {
         self.tail += n as u64;
         self.tail_off = self.wrapped(self.tail_off, n);
-        debug_assert_eq!(self.tail_off as u64, self.tail % self.buf.len() as u64);
+        self.check_offsets();
+        self.rewind_if_idle();
+    }
+
+    /// When the ring is empty, no export is live and nothing is handed out
+    /// for writing, no byte of its memory is in use: reading and writing
+    /// restart at offset 0. A ring that is drained regularly then keeps
+    /// reusing the same, cache-warm pages instead of walking through all of
+    /// its memory. Positions are unaffected.
+    #[inline]
+    fn rewind_if_idle(&mut self) {
+        if self.head == self.tail && self.granted <= self.head && self.pins.is_empty() {
+            self.head_off = 0;
+            self.tail_off = 0;
+        }
+    }
+
+    /// True when the readable bytes cross the end of the memory and rely on
+    /// the mirror to be one slice (for tests and benchmarks that must be
+    /// sure they measure wrapped data).
+    ///
+    /// ```
+    /// let mut ring = picoring::Ring::with_capacity(picoring::page_size()).unwrap();
+    /// let size = ring.memory_len();
+    /// ring.push_slice(&vec![0; size - 1]);
+    /// ring.advance_tail(size - 2).unwrap(); // one byte stays: no rewind
+    /// ring.push_slice(b"wraps");
+    /// assert!(ring.is_wrapped());
+    /// assert_eq!(&ring.as_slice()[1..], b"wraps");
+    /// ```
+    pub fn is_wrapped(&self) -> bool {
+        self.tail_off + self.len() > self.buf.len()
     }
 
     /// Copies `data` to `head` and publishes it. The caller has checked
@@ -445,6 +488,7 @@ impl Ring {
     pub fn clear(&mut self) {
         self.tail = self.head;
         self.tail_off = self.head_off;
+        self.rewind_if_idle();
     }
 
     /// Exports the readable bytes. Until [`Ring::release`] is called with
@@ -493,7 +537,9 @@ impl Ring {
         if export.writable && !self.pins.remove_fence(export.start + export.len as u64) {
             return false;
         }
-        self.pins.remove(export.start)
+        let found = self.pins.remove(export.start);
+        self.rewind_if_idle();
+        found
     }
 
     /// Number of live exports.
@@ -521,10 +567,29 @@ mod tests {
         let mut r = Ring::with_capacity(4096).unwrap();
         let page = r.memory_len();
         assert!(r.push_slice(&vec![0; page - 10]));
-        r.advance_tail(page - 10).unwrap();
+        r.advance_tail(page - 11).unwrap();
         let data: Vec<u8> = (0..100u8).collect();
         assert!(r.push_slice(&data));
+        r.advance_tail(1).unwrap();
+        assert!(r.is_wrapped());
         assert_eq!(r.as_slice(), &data[..]);
+    }
+
+    #[test]
+    fn an_idle_ring_restarts_at_the_start_of_its_memory() {
+        let mut r = Ring::with_capacity(4096).unwrap();
+        r.push_slice(b"abc");
+        let start = r.as_slice().as_ptr();
+        r.pop_into(&mut [0; 3]);
+        r.push_slice(b"def");
+        assert_eq!(r.as_slice().as_ptr(), start, "drained: rewound");
+        let e = r.export_readable();
+        r.clear();
+        r.push_slice(b"ghi");
+        assert_ne!(r.as_slice().as_ptr(), start, "a live view keeps its bytes");
+        r.release(&e);
+        assert_eq!(r.tail(), 6);
+        assert_eq!(r.head(), 9);
     }
 
     #[test]

@@ -5,11 +5,15 @@ use picoring::Ring;
 
 #[test]
 fn child_gets_a_private_copy_at_the_same_address() {
-    let mut ring = Ring::with_capacity(10_000).unwrap();
-    // Make the data wrap past the end of the memory first.
-    ring.push_slice(&vec![0; 8000]);
-    ring.advance_tail(8000).unwrap();
+    let size = 3 * picoring::page_size();
+    let mut ring = Ring::with_capacity(size).unwrap();
+    // Make the data wrap past the end of the memory first (one byte stays,
+    // so that the ring does not rewind when drained).
+    ring.push_slice(&vec![0; size - 8]);
+    ring.advance_tail(size - 9).unwrap();
     assert!(ring.push_slice(b"shared before fork"));
+    ring.advance_tail(1).unwrap();
+    assert!(ring.is_wrapped());
     let addr = ring.as_slice().as_ptr() as usize;
 
     // SAFETY: the child only touches the ring and then calls _exit.
