@@ -56,6 +56,7 @@ $(VENV)/.bench-stamp: requirements-bench.txt $(VENV)/.stamp
 .PHONY: bench-rust
 bench-rust: ## criterion: the core beside VecDeque, ringbuf and rtrb
 	mkdir -p target
+	rm -rf target/criterion
 	set -o pipefail; cd benchmarks/rust && CRITERION_HOME=$(CURDIR)/target/criterion \
 		cargo bench --target-dir $(CURDIR)/target/bench --bench peers 2>&1 \
 		| tee $(CURDIR)/target/bench-rust.log | grep -E '^(push_pop|view)/|time:|panicked'
@@ -64,6 +65,10 @@ bench-rust: ## criterion: the core beside VecDeque, ringbuf and rtrb
 .PHONY: bench-python
 bench-python: build $(VENV)/.bench-stamp ## Python workloads beside picoring 0.6.0 and the Python peers
 	$(PY) benchmarks/run.py
+
+.PHONY: bench-instructions
+bench-instructions: build ## instructions per call under callgrind (repeatable on a noisy machine)
+	bash benchmarks/instructions.sh
 
 .PHONY: bench
 bench: build $(VENV)/.bench-stamp bench-rust bench-python ## everything: Rust and Python comparisons, table, plot, README section, seed scripts

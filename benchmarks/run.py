@@ -213,7 +213,7 @@ def plot(best: dict[tuple[str, str], dict[str, Any]], path: Path) -> bool:
             if (w, impl) in best:
                 xs.append(i + k * width)
                 ys.append(1e9 / best[(w, impl)]["ns"])
-        ax2.bar(xs, ys, width=width, label=impl)
+        ax2.bar(xs, ys, width=width, label=impl, color=plt.cm.tab20.colors[k % 20])
     ax2.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))], groups, rotation=30, ha="right")
     ax2.set_yscale("log")
     ax2.set_ylabel("operations per second")
@@ -266,7 +266,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--no-readme", action="store_true", help="do not rewrite the README section")
     args = ap.parse_args()
-    rounds = args.rounds or (1 if args.quick else 4)
+    rounds = args.rounds or (1 if args.quick else 3)
     best = collect(rounds, args.quick)
     rust = rust_results()
     if rust:
