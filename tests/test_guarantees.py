@@ -93,6 +93,8 @@ def test_g1_numpy_sees_the_ring_without_copy() -> None:
 
 def test_g1_a_drained_ring_reuses_the_start_of_its_memory() -> None:
     ring = PicoRingByte(4 * PAGE)
+    ring.push_bytes(b"zeroth")
+    ring.pop_bytes(6)
     ring.push_bytes(b"first")
     start = address(ring.get_readable_view())
     ring.pop_bytes(5)
