@@ -192,7 +192,7 @@ def plot(best: dict[tuple[str, str], dict[str, Any]], path: Path) -> bool:
         return False
     sizes = {"view_4KiB": 4 << 10, "view_1MiB": 1 << 20, "view_128MiB": 128 << 20}
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
-    for impl in ("picoring", "picoring 0.6.0", "copy-join", "numpy"):
+    for impl in ("picoring", "picoring 0.6.0", "copy-join", "numpy", "numpy_ringbuffer"):
         pts = [(sizes[w], best[(w, impl)]["ns"]) for w in sizes if (w, impl) in best]
         if pts:
             ax1.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=impl)

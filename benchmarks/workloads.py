@@ -126,6 +126,18 @@ def view_peers() -> None:
         emit(f"view_{label}", "numpy", per_op(concat, repeat=3), concat().tobytes() == data)
         blob = bytes(data)
         emit(f"view_{label}", "memoryview(bytes)", per_op(lambda: memoryview(blob)), memoryview(blob) == data)
+        try:
+            from numpy_ringbuffer import RingBuffer
+        except ImportError:  # optional peer: `make bench` installs it
+            continue
+        rb = RingBuffer(capacity=size, dtype=np.uint8)
+        rb.extend(np.zeros(size // 2, dtype=np.uint8))
+        rb.extend(np.frombuffer(data, dtype=np.uint8))  # overwrites: wraps inside
+
+        def rb_contiguous() -> Any:
+            return np.asarray(rb)
+
+        emit(f"view_{label}", "numpy_ringbuffer", per_op(rb_contiguous, repeat=3), rb_contiguous().tobytes() == data)
 
 
 # --- push + pop -----------------------------------------------------------------
