@@ -232,3 +232,18 @@ class RingMachine(RuleBasedStateMachine):
 
 
 TestRingMachine = RingMachine.TestCase
+
+
+def test_a_live_ring_holds_no_descriptor_and_leaves_no_name() -> None:
+    import os
+
+    from conftest import open_fds
+
+    before = open_fds()
+    rings = [PicoRingByte(4096) for _ in range(50)]
+    assert open_fds() == before, "a ring must not keep its memfd open"
+    with open("/proc/self/maps") as f:
+        assert "/memfd:picoring (deleted)" in f.read()
+    if os.path.isdir("/dev/shm"):
+        assert not [n for n in os.listdir("/dev/shm") if "picoring" in n]
+    assert all(r.push(1) for r in rings)
