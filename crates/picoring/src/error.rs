@@ -106,7 +106,10 @@ impl fmt::Display for Error {
             ),
             Error::Os { op, size, source } => {
                 write!(f, "{op} failed for {size} bytes: {source}")?;
-                if source.raw_os_error() == Some(libc::ENOMEM) && op.starts_with("mmap") {
+                let maps = ["mmap", "mprotect", "mremap"]
+                    .iter()
+                    .any(|m| op.starts_with(m));
+                if source.raw_os_error() == Some(libc::ENOMEM) && maps {
                     write!(
                         f,
                         " (out of memory, or the process reached its limit of memory \
