@@ -47,3 +47,112 @@ def test_many_live_rings_work_or_fail_clearly_naming_the_limit() -> None:
     )
     live = int(out)
     assert live > 30_000, f"only {live} live rings"
+
+
+def test_pickle_and_copy_raise_a_clear_type_error() -> None:
+    out = run(
+        """
+        import copy, pickle, picoring
+        objs = [picoring.PicoRingByte(8), picoring.PicoQueueByte(8),
+                picoring.PicoByteStreamPy(8), picoring.PicoListByte(b"x")]
+        for o in objs:
+            for f in (pickle.dumps, copy.copy, copy.deepcopy):
+                try:
+                    f(o)
+                except TypeError as e:
+                    assert "pickle" in str(e), e
+                else:
+                    raise AssertionError(f"{f.__name__} accepted {o!r}")
+        print("ok")
+        """
+    )
+    assert out.strip() == "ok"
+
+
+def test_interpreter_shutdown_with_live_views_rings_and_lists() -> None:
+    # Objects and views that live until the interpreter tears down, some in
+    # reference cycles, some held by other threads' frames: exit is clean.
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import threading, picoring
+                r = picoring.PicoRingByte(1 << 20); r.push_bytes(b"x" * 1000)
+                v = r.get_readable_view(); w = r.get_writable_view(10)
+                lst = picoring.PicoListByte(b"abc"); lv = memoryview(lst)
+                cycle = [r, v]; cycle.append(cycle)
+                ev = threading.Event()
+                def hold():
+                    q = picoring.PicoQueueByte(100); qv = q.get_view(); ev.wait()
+                t = threading.Thread(target=hold, daemon=True); t.start()
+                print("bye")
+                """
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "bye", out.stderr
+    assert out.stderr == ""
+
+
+def test_keyboard_interrupt_during_large_copies_leaves_a_consistent_ring() -> None:
+    out = run(
+        """
+        import os, signal, threading, time, picoring
+        ring = picoring.PicoRingByte(64 << 20)
+        chunk = bytes(range(256)) * (128 << 10)  # 32 MiB, copied without the GIL
+        def interrupt():
+            for _ in range(5):
+                time.sleep(0.05)
+                os.kill(os.getpid(), signal.SIGINT)
+        threading.Thread(target=interrupt).start()
+        interrupted = 0
+        deadline = time.time() + 3
+        while interrupted < 5 and time.time() < deadline:
+            try:
+                ring.push_bytes(chunk)
+                assert ring.pop_bytes(len(chunk)) == chunk
+            except KeyboardInterrupt:
+                interrupted += 1
+        # Whatever was interrupted, the ring is consistent and usable.
+        assert len(ring) + ring.free() == ring.capacity()
+        assert len(ring) % len(chunk) == 0
+        while len(ring):
+            assert ring.pop_bytes(len(chunk)) == chunk
+        assert ring.push_bytes(b"after") and bytes(ring) == b"after"
+        print(interrupted)
+        """
+    )
+    assert int(out) >= 1
+
+
+def test_repeated_forks_with_live_views_in_parent_and_child() -> None:
+    out = run(
+        """
+        import os, picoring
+        ring = picoring.PicoRingByte(1 << 16)
+        lst = picoring.PicoListByte()
+        for i in range(20):
+            ring.push_bytes(bytes([i]) * 100)
+            view = ring.get_readable_view()
+            lst.extend(bytes([i]))
+            pid = os.fork()
+            if pid == 0:
+                ok = bytes(view)[-100:] == bytes([i]) * 100
+                ring.clear()
+                ok = ok and ring.push_bytes(b"child") and bytes(view)[-1] == i
+                lst.extend(b"child")
+                os._exit(0 if ok and bytes(lst)[-6:] == bytes([i]) + b"child" else 1)
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0, i
+            view.release()
+            assert bytes(ring)[-100:] == bytes([i]) * 100, "the child wrote into the parent"
+            assert bytes(lst) == bytes(range(i + 1))
+        print("ok")
+        """
+    )
+    assert out.strip() == "ok"
