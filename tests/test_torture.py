@@ -105,19 +105,31 @@ def test_keyboard_interrupt_during_large_copies_leaves_a_consistent_ring() -> No
         import os, signal, threading, time, picoring
         ring = picoring.PicoRingByte(64 << 20)
         chunk = bytes(range(256)) * (128 << 10)  # 32 MiB, copied without the GIL
+        go = threading.Event()
         def interrupt():
+            go.wait()
             for _ in range(5):
                 time.sleep(0.05)
                 os.kill(os.getpid(), signal.SIGINT)
-        threading.Thread(target=interrupt).start()
+        t = threading.Thread(target=interrupt)
+        t.start()
         interrupted = 0
-        deadline = time.time() + 3
-        while interrupted < 5 and time.time() < deadline:
+        deadline = time.time() + 10
+        while True:
             try:
+                go.set()
+                if not t.is_alive() or time.time() > deadline:
+                    break
                 ring.push_bytes(chunk)
                 assert ring.pop_bytes(len(chunk)) == chunk
             except KeyboardInterrupt:
                 interrupted += 1
+        for _ in range(3):  # a signal sent last may still be pending
+            try:
+                time.sleep(0.05)
+            except KeyboardInterrupt:
+                interrupted += 1
+        t.join()
         # Whatever was interrupted, the ring is consistent and usable.
         assert len(ring) + ring.free() == ring.capacity()
         assert len(ring) % len(chunk) == 0
