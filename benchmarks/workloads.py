@@ -159,17 +159,25 @@ def pushpop_picoring(picoring: Any) -> None:
         emit(f"pushpop_{label}", "picoring", per_op(op), ok)
 
 
+def bytearray_fifo(chunk: bytes) -> Callable[[], bytes]:
+    """One push+pop of `chunk` through a bytearray used as a FIFO
+    (`+=` and `del ba[:n]`)."""
+    ba = bytearray()
+    n = len(chunk)
+
+    def op() -> bytes:
+        ba.extend(chunk)
+        out = bytes(ba[:n])
+        del ba[:n]
+        return out
+
+    return op
+
+
 def pushpop_peers() -> None:
     for label, n in PUSHPOP.items():
         chunk = pattern(n)
-        ba = bytearray()
-
-        def bytearray_op() -> bytes:
-            ba.extend(chunk)
-            out = bytes(ba[:n])
-            del ba[:n]
-            return out
-
+        bytearray_op = bytearray_fifo(chunk)
         emit(f"pushpop_{label}", "bytearray", per_op(bytearray_op), bytearray_op() == chunk)
         dq: collections.deque[bytes] = collections.deque()
 
@@ -211,14 +219,7 @@ def queue_picoring(picoring: Any) -> None:
 def queue_peers() -> None:
     for label, n in QUEUE.items():
         chunk = pattern(n, 7)
-        ba = bytearray()
-
-        def bytearray_op() -> bytes:
-            ba.extend(chunk)
-            out = bytes(ba[:n])
-            del ba[:n]
-            return out
-
+        bytearray_op = bytearray_fifo(chunk)
         emit(f"queue_{label}", "bytearray", per_op(bytearray_op, repeat=3), bytearray_op() == chunk)
         dq: collections.deque[bytes] = collections.deque()
 

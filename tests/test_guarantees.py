@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import tracemalloc
 
 import numpy as np
@@ -474,6 +475,43 @@ def test_g7_threads_sharing_a_ring_never_lose_or_corrupt_bytes() -> None:
     assert sum(pushed) == sum(popped) + len(ring)
     assert sum(pushed) > 0 and sum(popped) > 0
     assert ring.free() == ring.capacity() - len(ring), "a view release was lost"
+
+
+def test_g7_large_copies_release_the_gil() -> None:
+    # With a long switch interval, the other thread only runs when this one
+    # gives the GIL up. Its counter moving *during* one push_bytes/pop_bytes
+    # call therefore proves that the copy ran without the GIL.
+    ring = PicoRingByte(256 << 20)
+    big = b"\x01" * (128 << 20)
+    count = 0
+    stop = threading.Event()
+
+    def spin() -> None:
+        nonlocal count
+        while not stop.is_set():
+            count += 1
+            time.sleep(0)  # hands the GIL back as soon as it is wanted
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(10.0)
+    t = threading.Thread(target=spin)
+    try:
+        t.start()
+        while count == 0:
+            time.sleep(0.001)
+        before = count
+        assert ring.push_bytes(big)
+        during_push = count - before
+        before = count
+        out = ring.pop_bytes(len(big))
+        during_pop = count - before
+    finally:
+        stop.set()
+        sys.setswitchinterval(old)
+        t.join()
+    assert out == big
+    assert during_push > 0, "push_bytes held the GIL through a 128 MiB copy"
+    assert during_pop > 0, "pop_bytes held the GIL through a 128 MiB copy"
 
 
 def test_g7_list_shared_between_threads() -> None:

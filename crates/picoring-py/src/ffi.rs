@@ -229,9 +229,9 @@ pub(crate) fn bytes_filled<'py>(
     // reads or writes its buffer; its `len` bytes are allocated; viewing them
     // as `MaybeUninit<u8>` makes no claim that they are initialised.
     let data = unsafe { ffi::PyBytes_AsString(obj.as_ptr()).cast::<u8>() };
+    let uninit = data.cast::<std::mem::MaybeUninit<u8>>();
     // SAFETY: as above: `len` allocated bytes that only we use.
-    let buf =
-        unsafe { std::slice::from_raw_parts_mut(data.cast::<std::mem::MaybeUninit<u8>>(), len) };
+    let buf = unsafe { std::slice::from_raw_parts_mut(uninit, len) };
     let written = fill(buf)?.min(len);
     if written < len {
         // SAFETY: `fill` initialised the first `written` bytes; only they

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyIterator, PySlice};
 
 use crate::ffi::{self, BytesArg, ExportInfo};
-use crate::shared::{byte_arg, fast_index, resolve_index, select, to_py, Locked, GIL_FREE_COPY};
+use crate::shared::{byte_arg, resolve_index, subscript, to_py, Locked, GIL_FREE_COPY};
 
 /// A growable list of bytes whose storage never moves or copies as it
 /// grows.
@@ -141,20 +141,10 @@ impl PicoListByte {
     }
 
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<PyObject> {
-        let fast = fast_index(key, "PicoListByte", |i| {
-            let l = self.locked.lock(py)?;
-            let data = l.as_slice();
-            Ok(resolve_index(i, data.len())
-                .map(|i| data[i])
-                .ok_or(data.len()))
-        });
-        if let Some(byte) = fast {
-            return Ok(byte?.into_pyobject(py)?.into_any().unbind());
-        }
-        let len = self.len(py)?;
-        let sel = select(key, len, "PicoListByte")?;
-        let picked = sel.pick(self.locked.lock(py)?.as_slice(), "PicoListByte")?;
-        picked.into_py(py)
+        subscript(py, key, "PicoListByte", |f| {
+            f(self.locked.lock(py)?.as_slice());
+            Ok(())
+        })
     }
 
     fn __setitem__(

@@ -12,8 +12,7 @@ use pyo3::types::{PyBytes, PyMemoryView};
 
 use crate::ffi::{self, BytesArg, ExportInfo, WritableArg};
 use crate::shared::{
-    byte_arg, capacity_arg, fast_index, resolve_index, select, thread_key, to_py, Exporter, Locked,
-    GIL_FREE_COPY,
+    byte_arg, capacity_arg, subscript, thread_key, to_py, Exporter, Locked, GIL_FREE_COPY,
 };
 
 pub(crate) struct RingState {
@@ -166,20 +165,10 @@ impl RingCore {
         key: &Bound<'_, PyAny>,
         what: &str,
     ) -> PyResult<PyObject> {
-        let fast = fast_index(key, what, |i| {
-            let g = self.lock(py)?;
-            let data = g.ring.as_slice();
-            Ok(resolve_index(i, data.len())
-                .map(|i| data[i])
-                .ok_or(data.len()))
-        });
-        if let Some(byte) = fast {
-            return Ok(byte?.into_pyobject(py)?.into_any().unbind());
-        }
-        let len = self.len(py)?;
-        let sel = select(key, len, what)?;
-        let picked = sel.pick(self.lock(py)?.ring.as_slice(), what)?;
-        picked.into_py(py)
+        subscript(py, key, what, |f| {
+            f(self.lock(py)?.ring.as_slice());
+            Ok(())
+        })
     }
 
     /// A read-only view of the readable bytes.

@@ -114,7 +114,7 @@ pub(crate) fn resolve_index(index: isize, len: usize) -> Option<usize> {
 }
 
 /// What `obj[key]` asks for, resolved against a length.
-pub(crate) enum Selection {
+enum Selection {
     Index(usize),
     Slice {
         start: isize,
@@ -125,34 +125,51 @@ pub(crate) enum Selection {
 
 /// What a selection picked out, copied so that the lock can go before any
 /// Python object is made.
-pub(crate) enum Picked {
+enum Picked {
     Byte(u8),
     Bytes(Vec<u8>),
 }
 
-/// `data[i]` for an exact int key, resolved and read under one lock by
-/// `read`; `None` when the key is not a plain int (take the general path).
-#[inline]
-pub(crate) fn fast_index(
+/// `obj[key]` for an int or slice `key`, over bytes that `read` hands to
+/// its callback with the object locked. The lock is never held while Python
+/// code runs (resolving a slice may call `__index__`; building the result
+/// allocates), so a slice takes two short locks: one for the length, one to
+/// copy the bytes out. A plain int takes one.
+pub(crate) fn subscript(
+    py: Python<'_>,
     key: &Bound<'_, PyAny>,
     what: &str,
-    read: impl FnOnce(isize) -> PyResult<Result<u8, usize>>,
-) -> Option<PyResult<u8>> {
-    let i = key
+    read: impl Fn(&mut dyn FnMut(&[u8])) -> PyResult<()>,
+) -> PyResult<PyObject> {
+    let plain = key
         .downcast_exact::<PyInt>()
-        .ok()?
-        .extract::<isize>()
-        .ok()?;
-    Some(read(i).and_then(|r| {
-        r.map_err(|len| {
-            PyIndexError::new_err(format!("{what} index {i} out of range for length {len}"))
-        })
-    }))
+        .ok()
+        .and_then(|i| i.extract::<isize>().ok());
+    if let Some(i) = plain {
+        let mut got = Err(0);
+        read(&mut |data| {
+            got = resolve_index(i, data.len())
+                .map(|i| data[i])
+                .ok_or(data.len())
+        })?;
+        return match got {
+            Ok(b) => Ok(b.into_pyobject(py)?.into_any().unbind()),
+            Err(len) => Err(PyIndexError::new_err(format!(
+                "{what} index {i} out of range for length {len}"
+            ))),
+        };
+    }
+    let mut len = 0;
+    read(&mut |data| len = data.len())?;
+    let sel = select(key, len, what)?;
+    let mut picked = None;
+    read(&mut |data| picked = Some(sel.pick(data, what)))?;
+    picked.expect("read calls back once")?.into_py(py)
 }
 
 /// Resolves an int or slice `key` against `len` (may run Python code:
 /// `__index__`), before the state is locked.
-pub(crate) fn select(key: &Bound<'_, PyAny>, len: usize, what: &str) -> PyResult<Selection> {
+fn select(key: &Bound<'_, PyAny>, len: usize, what: &str) -> PyResult<Selection> {
     if let Ok(slice) = key.downcast::<PySlice>() {
         let ind = slice.indices(len as isize)?;
         return Ok(Selection::Slice {
@@ -175,7 +192,7 @@ pub(crate) fn select(key: &Bound<'_, PyAny>, len: usize, what: &str) -> PyResult
 
 impl Selection {
     /// Copies the selected bytes out of `data` (the locked state).
-    pub(crate) fn pick(&self, data: &[u8], what: &str) -> PyResult<Picked> {
+    fn pick(&self, data: &[u8], what: &str) -> PyResult<Picked> {
         let gone = || PyIndexError::new_err(format!("{what} changed size during the call"));
         match *self {
             Selection::Index(i) => data.get(i).map(|&b| Picked::Byte(b)).ok_or_else(gone),
@@ -202,7 +219,7 @@ impl Selection {
 }
 
 impl Picked {
-    pub(crate) fn into_py(self, py: Python<'_>) -> PyResult<PyObject> {
+    fn into_py(self, py: Python<'_>) -> PyResult<PyObject> {
         Ok(match self {
             Picked::Byte(b) => b.into_pyobject(py)?.into_any().unbind(),
             Picked::Bytes(v) => PyBytes::new(py, &v).into_any().unbind(),

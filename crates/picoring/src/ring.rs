@@ -267,12 +267,12 @@ impl Ring {
     #[inline]
     fn write_at_head(&mut self, data: &[u8]) {
         debug_assert!(data.len() <= self.room());
-        // SAFETY: the destination starts in the first half and spans at most
-        // `capacity <= buf.len()` bytes, so it lies inside the mirror; it is
-        // free space (beyond `head`, short of the floor by the capacity
-        // check), which no slice of ours borrows; `data` cannot overlap it
-        // because `&mut self` excludes borrows of the ring, and live exports
-        // only cover pinned or fenced bytes, which the caller's check avoids.
+        // The destination starts in the first half and spans at most
+        // `capacity <= buf.len()` bytes, so it lies inside the mirror. It is
+        // free space (past `head`, short of the floor), which no slice of
+        // ours borrows and no live export shows (the caller checked `free()`).
+        // SAFETY: in bounds and unaliased as above; `&mut self` means `data`
+        // cannot be a borrow of the ring.
         unsafe { ptr::copy_nonoverlapping(data.as_ptr(), self.ptr_at(self.head_off), data.len()) };
         self.bump_head(data.len());
         self.granted = self.head;
@@ -422,11 +422,11 @@ impl Ring {
     /// Everything readable, as one slice, however it wraps. O(1).
     #[inline]
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: `[tail, head)` starts in the first half and is at most
-        // `capacity <= buf.len()` long, so it lies inside the mapping; those
-        // bytes were all written (the memory starts zeroed, and `head` only
-        // passes bytes that were copied in or handed out for writing); `&self`
-        // excludes every `&mut` method, so nothing writes them meanwhile.
+        // `[tail, head)` starts in the first half and is at most
+        // `capacity <= buf.len()` long; the memory starts zeroed and `head`
+        // only passes bytes copied in or handed out for writing.
+        // SAFETY: in bounds and initialised as above; `&self` excludes every
+        // `&mut` method, so nothing writes these bytes meanwhile.
         unsafe { std::slice::from_raw_parts(self.ptr_at(self.tail_off), self.len()) }
     }
 
