@@ -321,26 +321,42 @@ impl<T: Exporter> Locked<T> {
                             self.name
                         )));
                     }
-                    py.allow_threads(|| drop(self.state.lock()));
+                    // The holder copies with the GIL released: wait for it
+                    // without the GIL. Held off forks (see below).
+                    py.allow_threads(|| {
+                        let _hold = picoring::hold_off_fork();
+                        drop(self.state.lock());
+                    });
                 }
             }
         }
     }
 
     /// Runs `f` on the state with the GIL released; for large copies.
+    ///
+    /// Forks are held off from before `gil_free` goes up until after the
+    /// lock is released and `gil_free` is back down: a child process never
+    /// inherits the lock held (by a thread that does not exist in it) or a
+    /// stale `gil_free` (which would turn a re-entrant call into a wait),
+    /// and never a ring copied halfway through a write. `os.fork()` holds
+    /// the GIL, so it only waits for copies already running.
     pub(crate) fn with_gil_released<R: Send>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&mut T) -> R + Send,
     ) -> PyResult<R> {
+        let hold = picoring::hold_off_fork();
         self.gil_free.fetch_add(1, Ordering::AcqRel);
-        let r = py.allow_threads(|| {
-            let g = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            let mut g = self.admit(g)?;
-            Ok(f(&mut g))
-        });
-        self.gil_free.fetch_sub(1, Ordering::AcqRel);
-        r.map_err(to_py)
+        py.allow_threads(move || {
+            let r = {
+                let g = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                self.admit(g).map(|mut g| f(&mut g))
+            };
+            self.gil_free.fetch_sub(1, Ordering::AcqRel);
+            drop(hold);
+            r
+        })
+        .map_err(to_py)
     }
 
     /// Ends an export; never blocks, never loses it.

@@ -4,8 +4,9 @@
 //! would see each other's writes. Every live region is listed in a registry;
 //! a `pthread_atfork` handler makes the child's copy private:
 //!
-//! 1. *prepare* (parent, before the fork): takes the registry lock and
-//!    copies every region into one new anonymous file;
+//! 1. *prepare* (parent, before the fork): waits until no [`ForkHold`] is
+//!    live, takes the registry lock and copies every region into one new
+//!    anonymous file;
 //! 2. *child*: maps each region's copy twice over the region's own
 //!    addresses (`MAP_FIXED`), so every pointer and view stays valid and
 //!    now shows private memory; closes the file, unlocks;
@@ -15,21 +16,68 @@
 //! after the fork can reach the child. If the copy cannot be made (no
 //! memory), the child's regions are replaced by zero pages and flagged
 //! lost, so that rings refuse to work there rather than share memory.
+//!
+//! Work that runs without the caller's usual lock (Python's GIL, say) can
+//! hold forks off with [`hold_off_fork`]: a fork waits in *prepare* until
+//! every [`ForkHold`] is dropped, so that the child never inherits a lock
+//! held by a thread it does not have, nor a region copied halfway through
+//! a write.
 
-#[cfg(unix)]
+#[cfg(all(unix, not(miri)))]
 pub(crate) use imp::{register, unregister};
 
-#[cfg(not(unix))]
+// Without fork (or under Miri, whose memory is not shared mappings) there
+// is nothing to keep private.
+#[cfg(any(not(unix), miri))]
 pub(crate) fn register(_base: usize, _size: usize, _lost: &std::sync::atomic::AtomicBool) {}
-#[cfg(not(unix))]
+#[cfg(any(not(unix), miri))]
 pub(crate) fn unregister(_base: usize) {}
 
-#[cfg(unix)]
+/// Keeps `fork()` from starting in any thread of this process while it is
+/// alive; see [`hold_off_fork`].
+#[must_use = "forks are held off only while the value lives"]
+#[derive(Debug)]
+pub struct ForkHold {
+    _private: (),
+}
+
+/// Holds off `fork()` until the returned value is dropped: a fork started
+/// meanwhile by another thread waits for it (and a hold asked for while a
+/// fork is starting waits for that fork).
+///
+/// For work done outside the lock that normally excludes forks: the
+/// Python bindings hold one while they copy with the GIL released, so that
+/// a child process never inherits an object lock owned by a thread that
+/// does not exist in it (which would deadlock the child), nor a ring
+/// copied halfway through a write. Holding costs two atomic operations.
+///
+/// Never fork while holding one, and never hold two at once in one thread:
+/// either deadlocks against a fork.
+///
+/// ```
+/// let hold = picoring::hold_off_fork();
+/// // ... work that a fork must not cut in two ...
+/// drop(hold);
+/// ```
+pub fn hold_off_fork() -> ForkHold {
+    #[cfg(all(unix, not(miri)))]
+    imp::hold();
+    ForkHold { _private: () }
+}
+
+impl Drop for ForkHold {
+    fn drop(&mut self) {
+        #[cfg(all(unix, not(miri)))]
+        imp::unhold();
+    }
+}
+
+#[cfg(all(unix, not(miri)))]
 mod imp {
     use std::cell::UnsafeCell;
     use std::collections::HashMap;
     use std::os::fd::OwnedFd;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Once;
 
     use crate::sys;
@@ -67,6 +115,41 @@ mod imp {
     };
     static INSTALL: Once = Once::new();
 
+    /// Live [`ForkHold`](super::ForkHold)s.
+    static HOLDS: AtomicUsize = AtomicUsize::new(0);
+    /// Forks between *prepare* and *parent*/*child*.
+    static FORKING: AtomicUsize = AtomicUsize::new(0);
+
+    /// Installs the fork handlers (once per process).
+    fn install() {
+        INSTALL.call_once(|| {
+            // SAFETY: the three handlers are `extern "C" fn()` that live for
+            // the whole program.
+            unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+        });
+    }
+
+    // `hold` and `prepare` each announce themselves, then check for the
+    // other (all SeqCst): at least one of the two sees the other and backs
+    // off, so a fork never starts while a hold is live.
+    pub(crate) fn hold() {
+        install();
+        loop {
+            while FORKING.load(Ordering::SeqCst) > 0 {
+                std::thread::yield_now();
+            }
+            HOLDS.fetch_add(1, Ordering::SeqCst);
+            if FORKING.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            HOLDS.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    pub(crate) fn unhold() {
+        HOLDS.fetch_sub(1, Ordering::SeqCst);
+    }
+
     fn lock() {
         while REGISTRY
             .locked
@@ -88,11 +171,7 @@ mod imp {
     }
 
     pub(crate) fn register(base: usize, size: usize, lost: &AtomicBool) {
-        INSTALL.call_once(|| {
-            // SAFETY: the three handlers are `extern "C" fn()` that live for
-            // the whole program.
-            unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
-        });
+        install();
         lock();
         with_inner(|r| {
             r.regions.get_or_insert_with(HashMap::new).insert(
@@ -114,6 +193,10 @@ mod imp {
     }
 
     extern "C" fn prepare() {
+        FORKING.fetch_add(1, Ordering::SeqCst);
+        while HOLDS.load(Ordering::SeqCst) > 0 {
+            std::thread::yield_now();
+        }
         lock();
         with_inner(|r| {
             r.fork_file = None;
@@ -152,6 +235,7 @@ mod imp {
     extern "C" fn parent() {
         with_inner(|r| r.fork_file = None);
         unlock();
+        FORKING.fetch_sub(1, Ordering::SeqCst);
     }
 
     extern "C" fn child() {
@@ -181,5 +265,9 @@ mod imp {
             drop(file);
         });
         unlock();
+        // Only this thread exists in the child: no hold is live, and forks
+        // that other threads of the parent had started are not ours.
+        HOLDS.store(0, Ordering::SeqCst);
+        FORKING.store(0, Ordering::SeqCst);
     }
 }

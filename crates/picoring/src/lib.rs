@@ -29,7 +29,8 @@
 //! Mirrored pages are shared mappings, which `fork()` would share between
 //! parent and child. A `pthread_atfork` handler gives the child a private
 //! copy of every live ring at the same addresses, so rings in the two
-//! processes are independent.
+//! processes are independent. Code that works on rings outside the lock
+//! that normally excludes forks can hold forks off with [`hold_off_fork`].
 #![deny(missing_docs)]
 
 mod error;
@@ -43,6 +44,7 @@ mod stream;
 mod sys;
 
 pub use error::{Error, Result};
+pub use fork::{hold_off_fork, ForkHold};
 pub use list::PicoList;
 pub use mirror::{page_size, MirrorBuf, MAX_CAPACITY};
 pub use queue::Queue;

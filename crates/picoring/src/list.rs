@@ -7,7 +7,12 @@ use crate::mirror::{round_to_pages, MAX_CAPACITY};
 use crate::sys;
 
 /// Address space reserved by the first growth: costs no memory.
+#[cfg(not(miri))]
 const INITIAL_RESERVE: usize = if usize::BITS >= 64 { 1 << 30 } else { 1 << 24 };
+/// Under Miri a reservation is real heap memory: keep it small, which also
+/// sends growth through the move path early.
+#[cfg(miri)]
+const INITIAL_RESERVE: usize = 1 << 16;
 /// Smallest step by which memory is made usable.
 const MIN_COMMIT: usize = 64 * 1024;
 
@@ -179,10 +184,9 @@ impl PicoList {
         let base = match self.base {
             Some(b) => b,
             None => {
-                let want = need_pages.max(INITIAL_RESERVE);
-                let b = sys::reserve(want)?;
+                let (b, reserved) = reserve_up_to(need_pages.max(INITIAL_RESERVE), need_pages)?;
                 self.base = Some(b);
-                self.reserved = want;
+                self.reserved = reserved;
                 b
             }
         };
@@ -209,9 +213,22 @@ impl PicoList {
     /// Grows the reservation to at least `need` bytes; returns the base
     /// (which moves only when no view is exported).
     fn grow_reservation(&mut self, base: NonNull<u8>, need: usize) -> Result<NonNull<u8>> {
-        let new_reserved = need
+        let want = need
             .max(self.reserved.saturating_mul(2))
             .min(round_to_pages(MAX_CAPACITY).unwrap_or(MAX_CAPACITY));
+        match self.grow_reservation_to(base, want) {
+            // Short of address space (a ulimit -v, say): try the least
+            // that will do before giving up.
+            Err(e) if e.is_out_of_memory() && want > need => self.grow_reservation_to(base, need),
+            r => r,
+        }
+    }
+
+    fn grow_reservation_to(
+        &mut self,
+        base: NonNull<u8>,
+        new_reserved: usize,
+    ) -> Result<NonNull<u8>> {
         // SAFETY: `base + reserved` is the end of our reservation.
         if unsafe {
             sys::extend_reservation(
@@ -385,6 +402,22 @@ impl PicoList {
     }
 }
 
+/// Reserves `want` bytes, or as close to it as the address space allows but
+/// no less than `need` (both whole pages): a process limited by
+/// `RLIMIT_AS` still gets lists, only with smaller reservations.
+fn reserve_up_to(want: usize, need: usize) -> Result<(NonNull<u8>, usize)> {
+    let mut len = want;
+    loop {
+        match sys::reserve(len) {
+            Ok(p) => return Ok((p, len)),
+            Err(e) if e.is_out_of_memory() && len > need => {
+                len = round_to_pages(len / 2).unwrap_or(need).max(need);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Drop for PicoList {
     fn drop(&mut self) {
         if let Some(p) = self.base {
@@ -400,6 +433,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore = "the Miri backing reserves 64 KiB and moves past it")]
     fn grows_without_moving() {
         let mut l = PicoList::new();
         l.push(1).unwrap();

@@ -48,6 +48,7 @@ pub(crate) fn round_to_pages(n: usize) -> Option<usize> {
 /// let m = picoring::MirrorBuf::new(1).unwrap();
 /// assert_eq!(m.len(), picoring::page_size());
 /// let p = m.as_ptr();
+/// # if cfg!(miri) { return; } // Miri's stand-in memory is not mirrored
 /// // SAFETY: both addresses lie inside the 2 * len() bytes of the mapping,
 /// // and nothing else uses it.
 /// unsafe {
@@ -108,6 +109,29 @@ impl MirrorBuf {
     /// fork time: the memory then reads as zeros and must not be used.
     pub fn is_lost(&self) -> bool {
         self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Makes the other half show the `len` bytes just written at offset
+    /// `off` (`off < len()`, `len <= len()`). Real mirrors do this in
+    /// hardware, so this does nothing; under Miri the two halves are
+    /// separate heap memory and the bytes are copied.
+    #[inline(always)]
+    pub(crate) fn sync(&self, off: usize, len: usize) {
+        debug_assert!(off < self.size && len <= self.size);
+        #[cfg(miri)]
+        {
+            let first = len.min(self.size - off);
+            let p = self.base.as_ptr();
+            // SAFETY: `off + first <= size` and `first + (len - first) = len
+            // <= size`, so every range lies inside the `2 * size` bytes of the
+            // allocation; source and destination are in different halves, so
+            // they never overlap. Callers hold `&mut` on the owner, so no
+            // slice of these bytes is alive.
+            unsafe {
+                std::ptr::copy_nonoverlapping(p.add(off), p.add(off + self.size), first);
+                std::ptr::copy_nonoverlapping(p.add(self.size), p, len - first);
+            }
+        }
     }
 }
 

@@ -274,6 +274,7 @@ impl Ring {
         // SAFETY: in bounds and unaliased as above; `&mut self` means `data`
         // cannot be a borrow of the ring.
         unsafe { ptr::copy_nonoverlapping(data.as_ptr(), self.ptr_at(self.head_off), data.len()) };
+        self.buf.sync(self.head_off, data.len());
         self.bump_head(data.len());
         self.granted = self.head;
     }
@@ -294,6 +295,7 @@ impl Ring {
         // SAFETY: `free() >= 1`, so the byte at `head` is free space inside
         // the mapping (see `write_at_head`).
         unsafe { *self.ptr_at(self.head_off) = byte };
+        self.buf.sync(self.head_off, 1);
         self.bump_head(1);
         self.granted = self.head;
         true
@@ -465,6 +467,7 @@ impl Ring {
                 what: "the bytes handed out by a writable view and not yet published",
             });
         }
+        self.buf.sync(self.head_off, n);
         self.bump_head(n);
         Ok(())
     }

@@ -1,6 +1,9 @@
 //! After fork(), parent and child rings are independent, and the child's
 //! ring keeps its contents and its address.
 
+// Miri runs no real fork and maps no memory: the test needs both.
+#![cfg(not(miri))]
+
 use picoring::Ring;
 
 #[test]

@@ -8,23 +8,30 @@
 //!   a random name that is unlinked at once.
 //! * `windows`: not implemented; every call fails with
 //!   [`Error::Unsupported`](crate::Error::Unsupported).
+//! * `miri`: heap memory standing in for mappings, so that `cargo miri
+//!   test` can check the logic above the system calls.
 
-#[cfg(unix)]
+#[cfg(miri)]
+mod miri;
+#[cfg(miri)]
+pub(crate) use miri::*;
+
+#[cfg(all(unix, not(miri)))]
 pub(crate) mod unix;
-#[cfg(unix)]
+#[cfg(all(unix, not(miri)))]
 pub(crate) use unix::*;
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(miri)))]
 mod linux;
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(miri)))]
 pub(crate) use linux::{anon_file, remap_move};
 
-#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android")), not(miri)))]
 mod other_unix;
-#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android")), not(miri)))]
 pub(crate) use other_unix::{anon_file, remap_move};
 
-#[cfg(not(unix))]
+#[cfg(all(not(unix), not(miri)))]
 mod windows;
-#[cfg(not(unix))]
+#[cfg(all(not(unix), not(miri)))]
 pub(crate) use windows::*;
