@@ -75,6 +75,37 @@ bench: build $(VENV)/.bench-stamp bench-rust bench-python ## everything: Rust an
 	$(PY) python_tests/comparison_bench.py
 	$(PY) python_tests/benchmark.py
 
+# --- reliability: fuzzing, Miri, valgrind (see README, "Reliability") ------
+
+NIGHTLY ?= nightly
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := ring queue stream list
+
+.PHONY: nightly
+nightly: # (helper) a nightly toolchain with Miri, and cargo-fuzz
+	rustup run $(NIGHTLY) rustc --version >/dev/null 2>&1 || rustup toolchain install $(NIGHTLY) --profile minimal
+	rustup component add --toolchain $(NIGHTLY) miri rust-src
+	cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+
+.PHONY: fuzz
+fuzz: nightly ## each fuzz target for FUZZ_SECONDS (default 60) against its model; crashes land in fuzz/artifacts
+	mkdir -p target
+	set -eo pipefail; cd fuzz; for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t for $(FUZZ_SECONDS) s (log: target/fuzz-$$t.log)"; \
+		CARGO_TARGET_DIR=$(CURDIR)/target/fuzz cargo +$(NIGHTLY) fuzz run -O $$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -print_final_stats=1 2>&1 \
+			| tee $(CURDIR)/target/fuzz-$$t.log \
+			| grep -E '^Done|stat::(number_of_executed_units|peak_rss_mb|new_units_added)|panicked|ERROR|SUMMARY|artifact'; \
+	done
+
+.PHONY: miri
+miri: nightly ## the core's unit, model and doc tests under Miri (heap memory stands in for mappings)
+	MIRIFLAGS="-Zmiri-disable-isolation" cargo +$(NIGHTLY) miri test -p picoring
+
+.PHONY: valgrind
+valgrind: build ## pytest under valgrind memcheck against the release extension (slow: about an hour)
+	bash tests/valgrind.sh
+
 .PHONY: clean
 clean: ## remove build products and the virtualenv
 	cargo clean
