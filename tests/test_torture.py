@@ -3,20 +3,15 @@ failure of the test, not a dead test run."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
 
+from conftest import run_python as run
 
-def run(script: str, timeout: float = 120) -> str:
-    out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+# G5's million create/drop cycles (fds, mappings and RSS sampled as they
+# run) live in test_guarantees.py, in a subprocess too.
 
 
 def test_many_live_rings_work_or_fail_clearly_naming_the_limit() -> None:
@@ -168,3 +163,292 @@ def test_repeated_forks_with_live_views_in_parent_and_child() -> None:
         """
     )
     assert out.strip() == "ok"
+
+
+def test_address_space_limit_gives_memory_error_and_the_process_stays_healthy() -> None:
+    # Under `ulimit -v` (RLIMIT_AS) with 512 MiB to spare: rings and lists
+    # are made until the limit, the first one refused raises MemoryError
+    # naming the size, refused calls change nothing, everything made keeps
+    # working, and once memory is given back all works again.
+    out = run(
+        """
+        import gc, json, resource, picoring
+
+        def vm_size():
+            with open("/proc/self/status") as f:
+                line = next(l for l in f if l.startswith("VmSize:"))
+            return int(line.split()[1]) * 1024
+
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (vm_size() + (512 << 20), hard))
+        report = {}
+
+        try:
+            picoring.PicoRingByte(1 << 30)
+        except MemoryError as e:
+            assert "1073741824" in str(e), e
+        else:
+            raise AssertionError("a 1 GiB ring fitted in 512 MiB of address space")
+
+        one_mib = b"x" * (1 << 20)  # made now: later, Python could not either
+        rings = []
+        try:
+            while True:
+                r = picoring.PicoRingByte(16 << 20)
+                r.push_bytes(len(rings).to_bytes(4, "little"))
+                rings.append(r)
+        except MemoryError as e:
+            assert "16777216" in str(e), e
+        report["rings_of_16_mib"] = len(rings)
+        assert 4 <= len(rings) <= 16, len(rings)
+        for i, r in enumerate(rings):
+            assert r.pop_bytes(4) == i.to_bytes(4, "little")
+            assert r.push_bytes(one_mib) and len(r) == 1 << 20
+
+        # Lists: the 1 GiB reservation does not fit, smaller ones do.
+        del rings[len(rings) // 2 :]
+        gc.collect()
+        lst = picoring.PicoListByte(b"start")
+        chunk = b"L" * (8 << 20)
+        try:
+            while True:
+                lst.extend(chunk)
+        except MemoryError:
+            pass
+        n = len(lst)
+        report["list_mib"] = n >> 20
+        assert n > 16 << 20 and (n - 5) % len(chunk) == 0, n
+        try:
+            lst.extend(chunk)
+        except MemoryError:
+            pass
+        assert len(lst) == n and bytes(lst[:5]) == b"start" and lst[-1] == ord("L")
+
+        # Giving memory back makes room again.
+        del lst, rings
+        gc.collect()
+        big = picoring.PicoRingByte(64 << 20)
+        assert big.push_bytes(b"y" * (64 << 20)) and big.pop_bytes(3) == b"yyy"
+        print(json.dumps(report))
+        """
+    )
+    report = json.loads(out)
+    assert report["rings_of_16_mib"] >= 4 and report["list_mib"] >= 16
+
+
+def test_file_descriptor_exhaustion_gives_os_error_and_the_process_stays_healthy() -> None:
+    # With every descriptor in use (RLIMIT_NOFILE), a new ring cannot get
+    # its memfd: OSError with EMFILE. Live rings hold no descriptor and keep
+    # working; lists need none; a fork cannot copy the rings for the child,
+    # whose rings then refuse to work rather than share memory.
+    out = run(
+        """
+        import errno, os, resource, picoring
+
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+        kept = picoring.PicoRingByte(4096)
+        kept.push_bytes(b"kept")
+        files = []
+        try:
+            while True:
+                files.append(os.open("/dev/null", os.O_RDONLY))
+        except OSError as e:
+            assert e.errno == errno.EMFILE
+        for cls in (picoring.PicoRingByte, picoring.PicoQueueByte, picoring.PicoByteStreamPy):
+            try:
+                cls(4096)
+            except OSError as e:
+                assert e.errno == errno.EMFILE and "memfd_create" in str(e), e
+                assert not isinstance(e, MemoryError)
+            else:
+                raise AssertionError(f"{cls.__name__} made without a descriptor")
+        assert kept.push_bytes(b"!") and bytes(kept) == b"kept!"
+        lst = picoring.PicoListByte(b"no fd needed")
+        lst.extend(b"x" * (1 << 20))
+        assert bytes(lst[:12]) == b"no fd needed"
+
+        # fork: the parent is fine, the child's ring is flagged lost.
+        pid = os.fork()
+        if pid == 0:
+            try:
+                kept.push_bytes(b"child")
+                code = 3  # used memory that could not be made private
+            except OSError as e:
+                code = 0 if "fork" in str(e) else 4
+            except BaseException:
+                code = 5
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, os.waitstatus_to_exitcode(status)
+        assert bytes(kept) == b"kept!"
+
+        os.close(files.pop())
+        before = len(os.listdir("/proc/self/fd"))
+        fresh = picoring.PicoRingByte(4096)
+        assert fresh.push_bytes(b"fresh") and bytes(fresh) == b"fresh"
+        assert len(os.listdir("/proc/self/fd")) == before, "a live ring holds a descriptor"
+        print("ok")
+        """
+    )
+    assert out.strip() == "ok"
+
+
+def test_forks_from_threads_while_others_copy_without_the_gil() -> None:
+    # Regression: a fork while another thread held an object's lock for a
+    # GIL-free copy left the child with a lock nobody could release, and
+    # its first call on that object hung. Forks now wait for such copies.
+    out = run(
+        """
+        import os, threading, picoring
+        ring = picoring.PicoRingByte(32 << 20)
+        lst = picoring.PicoListByte()
+        chunk = bytes(range(256)) * (16 << 12)  # 16 MiB: copied without the GIL
+        stop = threading.Event()
+        errors = []
+
+        def ring_copier():
+            try:
+                while not stop.is_set():
+                    assert ring.push_bytes(chunk)
+                    view = ring.get_readable_view()
+                    assert ring.pop_bytes(len(chunk)) == chunk
+                    view.release()
+            except BaseException as e:
+                errors.append(e)
+
+        def list_copier():
+            try:
+                while not stop.is_set():
+                    lst.extend(chunk)
+                    lst.clear()
+            except BaseException as e:
+                errors.append(e)
+
+        def forker(k):
+            try:
+                for i in range(15):
+                    pid = os.fork()
+                    if pid == 0:
+                        ok = ring.push_bytes(b"child") and bytes(ring)[-5:] == b"child"
+                        lst.push(k)
+                        ok = ok and lst[-1] == k and len(lst) % len(chunk) == 1
+                        os._exit(0 if ok else 1)
+                    _, status = os.waitpid(pid, 0)
+                    assert os.waitstatus_to_exitcode(status) == 0, (k, i)
+            except BaseException as e:
+                errors.append(e)
+
+        copiers = [threading.Thread(target=ring_copier), threading.Thread(target=list_copier)]
+        forkers = [threading.Thread(target=forker, args=(k,)) for k in range(2)]
+        for t in copiers + forkers:
+            t.start()
+        for t in forkers:
+            t.join()
+        stop.set()
+        for t in copiers:
+            t.join()
+        assert errors == [], errors
+        assert len(ring) == 0 and ring.free() == ring.capacity()
+        print("ok")
+        """,
+        timeout=120,
+    )
+    assert out.strip() == "ok"
+
+
+def test_eight_threads_share_every_class_holding_views_while_others_push_and_pop() -> None:
+    # Four producers and four consumers on one ring, queue, stream and list
+    # for two seconds, with no lock of their own. Consumers hold a view of
+    # each object while they pop from it (so producers keep meeting pinned
+    # bytes). Every record pushed is popped exactly once, whole, and each
+    # consumer sees each producer's records in order.
+    out = run(
+        """
+        import json, struct, threading, time, picoring
+
+        ring = picoring.PicoRingByte(1 << 16)
+        queue = picoring.PicoQueueByte(1 << 16)
+        stream = picoring.PicoByteStreamPy(1 << 16)
+        lst = picoring.PicoListByte()
+        objs = {"ring": ring, "queue": queue, "stream": stream}
+        REC = struct.Struct("<II")  # producer, sequence number
+        stop = threading.Event()
+        errors = []
+        pushed = {name: [] for name in objs}
+
+        def push(name, rec):
+            if name == "ring":
+                return ring.push_bytes(rec)
+            if name == "queue":
+                return queue.push_bulk(rec)
+            # Streams write what fits: only producer 0 writes there, and it
+            # finishes every record it starts, so records stay whole.
+            done = stream.write(rec)
+            while done < len(rec):
+                done += stream.write(rec[done:])
+            return True
+
+        def pop(name, n):
+            if name == "ring":
+                return ring.pop_bytes(n)
+            if name == "queue":
+                return queue.pop_bulk(n)
+            return stream.read(n)
+
+        def producer(k):
+            name = ("stream", "queue", "ring", "ring")[k]
+            try:
+                seq = appended = 0
+                while not stop.is_set():
+                    rec = REC.pack(k, seq)
+                    if push(name, rec):
+                        pushed[name].append((k, seq))
+                        seq += 1
+                    lst.extend(REC.pack(k, appended))
+                    appended += 1
+                    memoryview(lst).release()
+            except BaseException as e:
+                errors.append(e)
+
+        got = [{name: [] for name in objs} for _ in range(4)]
+
+        def consumer(c):
+            try:
+                while not stop.is_set() or any(len(o) for o in objs.values()):
+                    for name, obj in objs.items():
+                        with memoryview(obj) as view:  # held while others push
+                            data = pop(name, (len(obj) // REC.size) * REC.size)
+                            assert len(data) % REC.size == 0
+                            got[c][name].extend(REC.iter_unpack(data))
+                            assert len(view) % REC.size == 0
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=producer, args=(k,)) for k in range(4)]
+        threads += [threading.Thread(target=consumer, args=(c,)) for c in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(2)
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+            assert not t.is_alive(), "a thread hung"
+        assert errors == [], errors
+        for name in objs:
+            popped = [r for g in got for r in g[name]]
+            assert sorted(popped) == sorted(pushed[name]), f"{name}: records lost or duplicated"
+            for g in got:
+                for k in range(4):
+                    mine = [s for p, s in g[name] if p == k]
+                    assert mine == sorted(mine), f"{name}: out of order"
+        records = list(REC.iter_unpack(bytes(lst)))
+        for k in range(4):
+            mine = [s for p, s in records if p == k]
+            assert mine == list(range(len(mine))), "the list lost or reordered a record"
+        print(json.dumps({"records": sum(len(v) for v in pushed.values()), "list": len(records)}))
+        """,
+        timeout=120,
+    )
+    report = json.loads(out)
+    assert report["records"] > 1000 and report["list"] > 1000, report
