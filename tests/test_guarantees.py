@@ -372,7 +372,9 @@ def test_g5_a_million_objects_leak_no_fds_mappings_or_memory() -> None:
     (fds, maps, mem), rest = samples[0], samples[1:]
     assert all(f == fds for f, _, _ in rest), samples
     assert all(m <= maps + 2 for _, m, _ in rest), samples
-    assert all(r - mem < 16 << 20 for _, _, r in rest), samples
+    # Under valgrind, memcheck's own quarantine of freed blocks and shadow
+    # memory grow the RSS; its leak check stands in for this assertion there.
+    assert SLOW or all(r - mem < 16 << 20 for _, _, r in rest), samples
 
 
 # --- G6 fork ------------------------------------------------------------------
@@ -576,6 +578,49 @@ def test_g8_list_grows_without_moving_and_views_stay_valid() -> None:
     assert lst[0] == ord("h") and lst[-1] == 7
 
 
+def test_g8_growth_that_would_move_the_list_is_refused_while_a_view_is_alive() -> None:
+    # Past its 1 GiB reservation a list extends in place if the address
+    # space after it is free; here a page is mapped right there first, so
+    # growing means moving: refused with BufferError while a view shows the
+    # items (nothing changes), done once the view is released.
+    out = run_python(
+        """
+        import ctypes, mmap, numpy as np, picoring
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_int, ctypes.c_long]
+        MAP_FIXED_NOREPLACE = 0x100000
+
+        lst = picoring.PicoListByte(b"head")
+        view = memoryview(lst)
+        base = np.frombuffer(view, dtype=np.uint8).ctypes.data
+        end = base + (1 << 30)
+        p = libc.mmap(end, mmap.PAGESIZE, mmap.PROT_READ,
+                      mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
+        assert p == end, "could not take the address space after the list"
+        chunk = b"\x07" * (64 << 20)
+        while len(lst) + len(chunk) <= 1 << 30:
+            lst.extend(chunk)
+        n = len(lst)
+        try:
+            lst.extend(chunk)
+        except BufferError as e:
+            assert "mov" in str(e), e
+        else:
+            raise AssertionError("the list moved under a live view")
+        assert len(lst) == n and bytes(view) == b"head"
+        view.release()
+        lst.extend(chunk)
+        assert len(lst) == n + len(chunk) and lst[:4] == b"head" and lst[-1] == 7
+        moved = np.frombuffer(memoryview(lst), dtype=np.uint8).ctypes.data != base
+        print("moved" if moved else "in place")
+        """,
+        timeout=120,
+    )
+    assert out.strip() == "moved"
+
+
 def test_g8_resident_memory_follows_the_data() -> None:
     gc.collect()
     before = rss()
@@ -585,9 +630,10 @@ def test_g8_resident_memory_follows_the_data() -> None:
         lst.extend(chunk)
     grown = rss() - before
     data = 200 << 20
-    assert grown < data * 1.05 + (8 << 20), (grown, data)
+    # Under valgrind, memcheck's shadow memory adds to the RSS (and stays).
+    assert SLOW or grown < data * 1.05 + (8 << 20), (grown, data)
     lst.clear()
-    assert rss() - before < 16 << 20, "clear() should give the memory back"
+    assert SLOW or rss() - before < 16 << 20, "clear() should give the memory back"
 
 
 def test_g8_push_by_push_growth_matches_bytearray() -> None:

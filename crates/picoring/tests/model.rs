@@ -23,6 +23,15 @@ const fn scaled(n: u16) -> u16 {
     }
 }
 
+/// Operations per case: fewer under Miri too.
+const fn steps(n: usize) -> usize {
+    if cfg!(miri) {
+        n / 4
+    } else {
+        n
+    }
+}
+
 fn count(max: u16) -> impl Strategy<Value = u16> {
     0..max
 }
@@ -95,27 +104,27 @@ proptest! {
     #![proptest_config(cases(256))]
 
     #[test]
-    fn ring_matches_a_vecdeque(capacity in 1usize..usize::from(scaled(9000)), ops in prop::collection::vec(ring_op(scaled(6000)), 1..120)) {
+    fn ring_matches_a_vecdeque(capacity in 1usize..usize::from(scaled(9000)), ops in prop::collection::vec(ring_op(scaled(6000)), 1..steps(120))) {
         model::check_ring(capacity, &ops).map_err(TestCaseError::fail)?;
     }
 
     #[test]
-    fn small_rings_wrap_constantly(capacity in 1usize..64, ops in prop::collection::vec(ring_op(80), 1..400)) {
+    fn small_rings_wrap_constantly(capacity in 1usize..64, ops in prop::collection::vec(ring_op(80), 1..steps(400))) {
         model::check_ring(capacity, &ops).map_err(TestCaseError::fail)?;
     }
 
     #[test]
-    fn queue_matches_a_vecdeque(capacity in 1usize..usize::from(scaled(9000)), ops in prop::collection::vec(queue_op(scaled(6000)), 1..120)) {
+    fn queue_matches_a_vecdeque(capacity in 1usize..usize::from(scaled(9000)), ops in prop::collection::vec(queue_op(scaled(6000)), 1..steps(120))) {
         model::check_queue(capacity, &ops).map_err(TestCaseError::fail)?;
     }
 
     #[test]
-    fn stream_matches_a_vecdeque(capacity in 1usize..usize::from(scaled(9000)), ops in prop::collection::vec(stream_op(scaled(5000)), 1..100)) {
+    fn stream_matches_a_vecdeque(capacity in 1usize..usize::from(scaled(9000)), ops in prop::collection::vec(stream_op(scaled(5000)), 1..steps(100))) {
         model::check_stream(capacity, &ops).map_err(TestCaseError::fail)?;
     }
 
     #[test]
-    fn list_matches_a_vec(ops in prop::collection::vec(list_op(), 1..60)) {
+    fn list_matches_a_vec(ops in prop::collection::vec(list_op(), 1..steps(60))) {
         model::check_list(&ops).map_err(TestCaseError::fail)?;
     }
 }
