@@ -99,11 +99,11 @@ fuzz: nightly ## each fuzz target for FUZZ_SECONDS (default 60) against its mode
 	done
 
 .PHONY: miri
-miri: nightly ## the core's unit, model and doc tests under Miri (heap memory stands in for mappings)
+miri: nightly ## the core's unit, model and doc tests under Miri (heap memory stands in for mappings; about 16 minutes)
 	MIRIFLAGS="-Zmiri-disable-isolation" cargo +$(NIGHTLY) miri test -p picoring
 
 .PHONY: valgrind
-valgrind: build ## pytest under valgrind memcheck against the release extension (slow: about an hour)
+valgrind: build ## pytest under valgrind memcheck against the release extension (slow: about 10 minutes)
 	bash tests/valgrind.sh
 
 .PHONY: clean
