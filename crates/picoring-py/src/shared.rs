@@ -309,23 +309,36 @@ impl<T: Exporter> Locked<T> {
     /// Locks with the GIL held (see the type's docs).
     #[inline]
     pub(crate) fn lock(&self, py: Python<'_>) -> PyResult<Guard<'_, T>> {
+        // Every thread that holds or waits for the lock without the GIL is
+        // counted in `gil_free` from before it releases the GIL until after
+        // it unlocks. So a busy lock with `gil_free == 0` was either just
+        // unlocked (one more try succeeds) or is held by this very thread.
+        let mut just_released = false;
         loop {
             match self.state.try_lock() {
                 Ok(g) => return self.admit(g).map_err(to_py),
                 Err(TryLockError::Poisoned(p)) => return self.admit(p.into_inner()).map_err(to_py),
                 Err(TryLockError::WouldBlock) => {
                     if self.gil_free.load(Ordering::Acquire) == 0 {
+                        if !just_released {
+                            just_released = true;
+                            continue;
+                        }
                         return Err(PyRuntimeError::new_err(format!(
                             "{} is already in use by this thread (a re-entrant call, \
                              e.g. from __del__ during one of its methods)",
                             self.name
                         )));
                     }
+                    just_released = false;
                     // The holder copies with the GIL released: wait for it
-                    // without the GIL. Held off forks (see below).
+                    // without the GIL, counted like it, forks held off
+                    // (see `with_gil_released`).
+                    self.gil_free.fetch_add(1, Ordering::AcqRel);
                     py.allow_threads(|| {
                         let _hold = picoring::hold_off_fork();
                         drop(self.state.lock());
+                        self.gil_free.fetch_sub(1, Ordering::AcqRel);
                     });
                 }
             }
