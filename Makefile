@@ -103,7 +103,7 @@ miri: nightly ## the core's unit, model and doc tests under Miri (heap memory st
 	MIRIFLAGS="-Zmiri-disable-isolation" cargo +$(NIGHTLY) miri test -p picoring
 
 .PHONY: valgrind
-valgrind: build ## pytest under valgrind memcheck against the release extension (slow: about 10 minutes)
+valgrind: build ## pytest under valgrind memcheck against the release extension (slow: about 20 minutes)
 	bash tests/valgrind.sh
 
 .PHONY: clean
