@@ -122,11 +122,10 @@ impl MirrorBuf {
         {
             let first = len.min(self.size - off);
             let p = self.base.as_ptr();
-            // SAFETY: `off + first <= size` and `first + (len - first) = len
-            // <= size`, so every range lies inside the `2 * size` bytes of the
-            // allocation; source and destination are in different halves, so
-            // they never overlap. Callers hold `&mut` on the owner, so no
-            // slice of these bytes is alive.
+            // `off + first <= size` and `len <= size`: every range lies in
+            // the `2 * size` bytes, source and destination in different
+            // halves. Callers hold `&mut` on the owner: no slice is alive.
+            // SAFETY: in bounds, non-overlapping and unaliased, as above.
             unsafe {
                 std::ptr::copy_nonoverlapping(p.add(off), p.add(off + self.size), first);
                 std::ptr::copy_nonoverlapping(p.add(self.size), p, len - first);

@@ -410,10 +410,9 @@ impl Ring {
     #[inline]
     pub fn pop_into_uninit(&mut self, out: &mut [std::mem::MaybeUninit<u8>]) -> usize {
         let n = out.len().min(self.len());
-        // SAFETY: the source is `n <= len()` readable bytes (see `as_slice`);
-        // the destination is `n` elements of `out`, which `&mut` makes
-        // exclusive, so they cannot overlap; `MaybeUninit<u8>` has the layout
-        // of `u8`.
+        // The source is `n <= len()` readable bytes (see `as_slice`); the
+        // destination is `n` elements of `out`, exclusive through `&mut`.
+        // SAFETY: in bounds, non-overlapping; `MaybeUninit<u8>` is a `u8`.
         unsafe {
             ptr::copy_nonoverlapping(self.ptr_at(self.tail_off), out.as_mut_ptr().cast::<u8>(), n)
         };
