@@ -63,10 +63,12 @@ def test_extend_accepts_buffers_and_iterables() -> None:
 
 def test_bad_values() -> None:
     lst = PicoListByte()
-    with pytest.raises(ValueError, match=r"value must be in range\(0, 256\), got -1"):
+    with pytest.raises(ValueError, match=r"item must be in range\(0, 256\), got -1"):
         lst.push(-1)
-    with pytest.raises(TypeError, match="value must be an int"):
+    with pytest.raises(TypeError, match="item must be an int"):
         lst.push(b"a")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"value must be in range\(0, 256\), got 300"):
+        lst.set(0, 300)
     assert len(lst) == 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import array
 import socket
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from picoring import PicoRingByte
+from ringmodel import RingModel
 
 
 def test_seed_methods_and_return_conventions() -> None:
@@ -80,16 +82,18 @@ def test_recv_into_a_writable_view_fills_the_ring_without_copy() -> None:
     with a, b:
         ring = PicoRingByte(64)
         ring.push_bytes(b"x" * 60)
-        ring.pop_bytes(60)  # the next bytes wrap past the end of memory
+        ring.pop_bytes(59)  # one byte stays: the next bytes wrap past the end
         a.sendall(b"hello, ring")
-        n = b.recv_into(ring.get_writable_view())
+        # The loop of the design: publish, then ask for the next grant while
+        # the old view is still referenced.
+        w = ring.get_writable_view()
+        n = b.recv_into(w)
         ring.advance_head(n)
-        assert bytes(ring) == b"hello, ring"
         a.sendall(b"!")
-        view = ring.get_writable_view(1)
-        ring.advance_head(b.recv_into(view))
-        view.release()
-        assert ring.pop_bytes() == b"hello, ring!"
+        w = ring.get_writable_view()
+        ring.advance_head(b.recv_into(w))
+        del w
+        assert ring.pop_bytes() == b"xhello, ring!"
 
 
 def test_writable_view_larger_than_free_space_is_refused() -> None:
@@ -97,138 +101,273 @@ def test_writable_view_larger_than_free_space_is_refused() -> None:
     ring.push_bytes(b"abc")
     with pytest.raises(ValueError, match=r"n=6 is more than the free space \(5\)"):
         ring.get_writable_view(6)
+    with pytest.raises(ValueError, match=r"n=1267650600228229401496703205376 is more than the free space \(5\)"):
+        ring.get_writable_view(2**100)
+
+
+# --- the grant rules (DESIGN.md G2, G3), one test per finding of issue 8 ------
+
+
+def test_a_second_writable_view_is_refused_naming_the_open_one() -> None:
+    ring = PicoRingByte(16)
+    a = ring.get_writable_view(4)
+    with pytest.raises(BufferError, match=r"writable view of 4 bytes is open.*advance_head"):
+        ring.get_writable_view(4)
+    with pytest.raises(BufferError):
+        ring.get_writable_view()
+    a[:] = b"abcd"
+    ring.advance_head(4)
+    b = ring.get_writable_view(4)  # publishing ended the first grant
+    assert len(b) == 4
+    b[:] = b"efgh"
+    ring.advance_head(4)
+    assert bytes(ring) == b"abcdefgh"
+
+
+def test_an_empty_push_leaves_the_open_grant_alone() -> None:
+    ring = PicoRingByte(16)
+    w = ring.get_writable_view(4)
+    w[:] = b"abcd"
+    assert ring.push_bytes(b"") is True  # nothing to push: fine, no change
+    assert ring.push_bytes(bytearray()) is True
+    assert ring.push_overwrite(b"") == 0
+    assert ring.push(1) is False and ring.push_bytes(b"x") is False  # would land in the grant
+    ring.advance_head(4)
+    assert bytes(ring) == b"abcd"
+
+
+def test_publishing_less_than_granted_ends_the_grant() -> None:
+    ring = PicoRingByte(16)
+    w = ring.get_writable_view(8)
+    w[:3] = b"abc"
+    ring.advance_head(3)
+    with pytest.raises(ValueError, match=r"n=1 is more than .*no writable view is open.*\(0\)"):
+        ring.advance_head(1)  # the other 5 bytes were never published
+    assert bytes(ring) == b"abc" and ring.free() == 13
+
+
+def test_releasing_a_writable_view_unpublished_abandons_it() -> None:
+    ring = PicoRingByte(16)
+    w = ring.get_writable_view(4)
+    w[:] = b"lost"
+    w.release()
+    with pytest.raises(ValueError):
+        ring.advance_head(4)
+    assert len(ring) == 0 and ring.free() == 16
+    assert ring.get_writable_view(2) is not None  # a new grant is fine
+
+
+def test_a_refused_publish_changes_nothing() -> None:
+    ring = PicoRingByte(16)
+    w = ring.get_writable_view(4)
+    w[:] = b"abcd"
+    with pytest.raises(ValueError, match=r"n=5 is more than the open writable view \(4\)"):
+        ring.advance_head(5)
+    with pytest.raises(ValueError, match=r"n=1180591620717411303424 is more than"):
+        ring.advance_head(2**70)
+    ring.advance_head(4)  # still open, still publishable
+    assert bytes(ring) == b"abcd"
+
+
+def test_a_published_view_keeps_what_it_showed() -> None:
+    # A grant's view published and still referenced pins its bytes: they
+    # are readable now, and no push lands on them while the view lives.
+    ring = PicoRingByte(8)
+    w = ring.get_writable_view(8)
+    w[:] = b"12345678"
+    ring.advance_head(8)
+    assert ring.pop_bytes(8) == b"12345678"
+    assert ring.free() == 0 and ring.push(1) is False
+    assert bytes(w) == b"12345678"
+    del w
+    assert ring.free() == 8
+
+
+def test_readable_views_can_be_taken_while_a_grant_is_open() -> None:
+    ring = PicoRingByte(16)
+    ring.push_bytes(b"ab")
+    w = ring.get_writable_view(4)
+    v = ring.get_readable_view()
+    w[:] = b"cdef"
+    ring.advance_head(4)
+    assert bytes(v) == b"ab" and bytes(ring) == b"abcdef"
+
+
+def test_the_writable_view_object_says_what_it_is() -> None:
+    ring = PicoRingByte(16)
+    w = ring.get_writable_view(4)
+    assert "4 bytes, open" in repr(w.obj)
+    with pytest.raises(BufferError, match="already handed out"):
+        memoryview(w.obj)  # one memoryview per grant
+    ring.advance_head(0)
+    assert "published or abandoned" in repr(w.obj)
+    with pytest.raises(TypeError):
+        type(w.obj)()
 
 
 class RingMachine(RuleBasedStateMachine):
-    """Random sequences against a bytearray model, views included."""
+    """Random sequences against the model of tests/ringmodel.py."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.cap = 0
         self.ring: PicoRingByte | None = None
-        self.model = bytearray()
-        self.views: list[tuple[memoryview, bytes]] = []
+        self.m = RingModel(1)
 
     @precondition(lambda self: self.ring is None)
-    @rule(cap=st.integers(1, 9000))
+    @rule(cap=st.sampled_from([1, 7, 64, 1000, 4096, 9000]))
     def create(self, cap: int) -> None:
-        self.cap = cap
         self.ring = PicoRingByte(cap)
+        self.m = RingModel(cap)
 
-    def _free(self) -> int:
+    def _refused(self, call: Any) -> None:
         assert self.ring is not None
-        return self.ring.free()
+        before = self.m.state(self.ring)
+        call()
+        assert self.m.state(self.ring) == before, "a refused call changed something"
 
     @precondition(lambda self: self.ring is not None)
-    @rule(data=st.binary(max_size=5000))
+    @rule(data=st.one_of(st.just(b""), st.binary(max_size=5000)))
     def push_bytes(self, data: bytes) -> None:
         assert self.ring is not None
-        free = self._free()
-        ok = self.ring.push_bytes(data)
-        assert ok == (len(data) <= free)
-        if ok:
-            self.model += data
+        ok = len(data) <= self.m.free()
+        if not ok or not data:
+            self._refused(lambda: self._check(self.ring.push_bytes(data), ok))
+        else:
+            assert self.ring.push_bytes(data) is True
+            self.m.push(data)
+
+    def _check(self, got: object, want: object) -> None:
+        assert got == want, (got, want)
 
     @precondition(lambda self: self.ring is not None)
     @rule(b=st.integers(0, 255))
     def push(self, b: int) -> None:
         assert self.ring is not None
-        free = self._free()
-        assert self.ring.push(b) == (free > 0)
-        if free:
-            self.model.append(b)
+        if self.m.free() == 0:
+            self._refused(lambda: self._check(self.ring.push(b), False))
+        else:
+            assert self.ring.push(b) is True
+            self.m.push(bytes([b]))
 
     @precondition(lambda self: self.ring is not None)
     @rule(data=st.binary(max_size=12000))
     def push_overwrite(self, data: bytes) -> None:
         assert self.ring is not None
-        try:
-            dropped = self.ring.push_overwrite(data)
-        except BufferError:
-            assert self.views
+        m = self.m
+        keep = data[max(0, len(data) - m.capacity) :]
+        needed_tail = max(0, m.head + len(keep) - m.capacity)
+        if data and (m.open is not None or any(p < needed_tail for p in m.pins)):
+            self._refused(lambda: pytest.raises(BufferError, self.ring.push_overwrite, data))
             return
-        before = len(self.model) + len(data)
-        self.model += data
-        del self.model[: max(0, len(self.model) - self.cap)]
-        assert dropped == before - len(self.model)
+        dropped = self.ring.push_overwrite(data)
+        d = max(0, needed_tail - m.tail) if data else 0
+        assert dropped == len(data) - len(keep) + d
+        m.consume(d)
+        m.push(keep)
 
     @precondition(lambda self: self.ring is not None)
-    @rule(n=st.integers(0, 6000))
-    def pop_bytes(self, n: int) -> None:
+    @rule(n=st.one_of(st.none(), st.integers(0, 6000)))
+    def pop_bytes(self, n: int | None) -> None:
         assert self.ring is not None
-        out = self.ring.pop_bytes(n)
-        assert out == self.model[:n]
-        del self.model[:n]
+        k = len(self.m.data) if n is None else min(n, len(self.m.data))
+        assert self.ring.pop_bytes(n) == self.m.consume(k)
 
     @precondition(lambda self: self.ring is not None)
     @rule()
     def pop(self) -> None:
         assert self.ring is not None
-        b = self.ring.pop()
-        if self.model:
-            assert b == self.model.pop(0)
-        else:
-            assert b is None
+        want = self.m.consume(1) if self.m.data else b""
+        assert self.ring.pop() == (want[0] if want else None)
 
     @precondition(lambda self: self.ring is not None)
     @rule(n=st.integers(0, 6000))
     def advance_tail(self, n: int) -> None:
         assert self.ring is not None
-        if n > len(self.model):
-            with pytest.raises(ValueError):
-                self.ring.advance_tail(n)
+        if n > len(self.m.data):
+            self._refused(lambda: pytest.raises(ValueError, self.ring.advance_tail, n))
         else:
             self.ring.advance_tail(n)
-            del self.model[:n]
+            self.m.consume(n)
 
     @precondition(lambda self: self.ring is not None)
-    @rule(data=st.binary(max_size=5000), keep=st.integers(0, 5000))
-    def write_in_place(self, data: bytes, keep: int) -> None:
+    @rule(size=st.integers(0, 3000))
+    def readinto(self, size: int) -> None:
         assert self.ring is not None
-        w = self.ring.get_writable_view()
-        k = min(len(w), len(data))
-        w[:k] = data[:k]
-        w.release()
-        n = min(keep, k)
-        self.ring.advance_head(n)
-        self.model += data[:n]
-
-    @precondition(lambda self: self.ring is not None and len(self.views) < 4)
-    @rule()
-    def take_view(self) -> None:
-        assert self.ring is not None
-        v = self.ring.get_readable_view()
-        assert bytes(v) == self.model
-        self.views.append((v, bytes(v)))
-
-    @precondition(lambda self: self.views)
-    @rule(i=st.integers(0, 3))
-    def drop_view(self, i: int) -> None:
-        v, _ = self.views.pop(i % len(self.views))
-        v.release()
+        buf = bytearray(size)
+        k = self.ring.readinto(buf)
+        assert k == min(size, len(self.m.data)) and buf[:k] == self.m.consume(k)
 
     @precondition(lambda self: self.ring is not None)
     @rule()
     def clear(self) -> None:
         assert self.ring is not None
         self.ring.clear()
-        self.model.clear()
+        self.m.consume(len(self.m.data))
+
+    @precondition(lambda self: self.ring is not None and len(self.m.reads) < 4)
+    @rule()
+    def take_view(self) -> None:
+        assert self.ring is not None
+        self.m.take_read(self.ring.get_readable_view())
+
+    @precondition(lambda self: self.m.reads)
+    @rule(i=st.integers(0, 3))
+    def drop_view(self, i: int) -> None:
+        self.m.drop_read(i % len(self.m.reads))
+
+    @precondition(lambda self: self.ring is not None and len(self.m.grants) < 3)
+    @rule(n=st.one_of(st.none(), st.integers(0, 5000)), data=st.binary(max_size=3000))
+    def open_grant(self, n: int | None, data: bytes) -> None:
+        assert self.ring is not None
+        m = self.m
+        if m.open is not None:
+            self._refused(lambda: pytest.raises(BufferError, self.ring.get_writable_view, n))
+            return
+        if n is not None and n > m.room():
+            self._refused(lambda: pytest.raises(ValueError, self.ring.get_writable_view, n))
+            return
+        w = self.ring.get_writable_view(n)
+        assert len(w) == (m.room() if n is None else n)
+        g = m.take_grant(w)
+        k = min(len(w), len(data))
+        w[:k] = data[:k]
+        g.written += data[:k]
+
+    @precondition(lambda self: self.m.open is not None)
+    @rule(data=st.binary(min_size=1, max_size=500))
+    def write_more(self, data: bytes) -> None:
+        g = self.m.open
+        assert g is not None
+        at = len(g.written)
+        k = min(len(g.view) - at, len(data))
+        g.view[at : at + k] = data[:k]
+        g.written += data[:k]
+
+    @precondition(lambda self: self.ring is not None)
+    @rule(k=st.one_of(st.integers(0, 8), st.integers(0, 5000)))
+    def publish(self, k: int) -> None:
+        assert self.ring is not None
+        m = self.m
+        if m.open is not None and k <= len(m.open.view):
+            self.ring.advance_head(k)
+            m.publish(k)
+        elif m.open is None and k == 0:
+            self._refused(lambda: self.ring.advance_head(0))
+        else:
+            self._refused(lambda: pytest.raises(ValueError, self.ring.advance_head, k))
+
+    @precondition(lambda self: self.m.grants)
+    @rule(i=st.integers(0, 2))
+    def drop_grant(self, i: int) -> None:
+        self.m.drop_grant(i % len(self.m.grants))
 
     @invariant()
     def matches_model(self) -> None:
-        if self.ring is None:
-            return
-        assert len(self.ring) == len(self.model)
-        assert bytes(self.ring.get_readable_view()) == self.model
-        for v, snap in self.views:
-            assert bytes(v) == snap, "a live view changed"
-        assert len(self.ring) + self.ring.free() <= self.cap
-        if not self.views:
-            assert self.ring.free() == self.cap - len(self.model)
+        if self.ring is not None:
+            self.m.check(self.ring)
 
     def teardown(self) -> None:
-        for v, _ in self.views:
-            v.release()
+        self.m.release_all()
 
 
 TestRingMachine = RingMachine.TestCase

@@ -44,20 +44,22 @@ CALLS: list[tuple[str, str, Callable[[Any, int], object], bool]] = [
     ("ring", "n", lambda o, n: o.advance_tail(n), False),
     ("ring", "n", lambda o, n: o.advance_head(n), False),
     ("ring", "n", lambda o, n: o.get_writable_view(n), False),
-    ("ring", "value", lambda o, n: o.push(n), False),
+    ("ring", "item", lambda o, n: o.push(n), False),
     ("ring", "index", lambda o, n: o[n], True),
     ("ring", "slice", lambda o, n: o[n : n + 3], True),
     ("ring", "slice", lambda o, n: o[::n], True),
     ("queue", "n", lambda o, n: o.pop_bulk(n), False),
     ("queue", "n", lambda o, n: o.reserve(n), False),
     ("queue", "n", lambda o, n: o.commit(n), False),
+    ("queue", "item", lambda o, n: o.push(n), False),
     ("queue", "index", lambda o, n: o[n], True),
     ("stream", "n", lambda o, n: o.read(n), False),
     ("list", "index", lambda o, n: o[n], True),
     ("list", "index", lambda o, n: o.__setitem__(n, 1), False),
     ("list", "index", lambda o, n: o.get(n), False),
     ("list", "index", lambda o, n: o.set(n, 1), False),
-    ("list", "value", lambda o, n: o.push(n), False),
+    ("list", "item", lambda o, n: o.push(n), False),
+    ("list", "value", lambda o, n: o.set(0, n), False),
     ("list", "slice", lambda o, n: o[n:], True),
     ("list", "slice", lambda o, n: o[-3:n], True),
 ]
@@ -81,9 +83,16 @@ def test_hostile_numbers_are_refused_clearly_or_handled(
         result = call(obj, n)
     except REFUSALS as e:
         # Refused: with a message that names what was wrong, and no change.
-        assert str(e), f"{type(e).__name__} without a message"
-        if arg in ("n", "value") and isinstance(e, (ValueError, OverflowError)):
-            assert arg in str(e), str(e)
+        msg = str(e)
+        assert msg, f"{type(e).__name__} without a message"
+        if arg in ("n", "item", "value") and isinstance(e, (ValueError, OverflowError)):
+            # The argument by name, and the value as passed (not a saturated
+            # or truncated one), e.g. "n=1267650600228229401496703205376 is
+            # more than the readable length (9)".
+            assert f"{arg}=" in msg or f"{arg} must" in msg, msg
+            assert str(n) in msg, msg
+        if isinstance(e, IndexError) and not like_bytes:
+            assert str(n) in msg, msg
         if isinstance(expected, type):
             assert isinstance(e, (IndexError, ValueError, OverflowError)), e
         else:

@@ -243,10 +243,12 @@ def test_address_space_limit_gives_memory_error_and_the_process_stays_healthy() 
 
 
 def test_file_descriptor_exhaustion_gives_os_error_and_the_process_stays_healthy() -> None:
-    # With every descriptor in use (RLIMIT_NOFILE), a new ring cannot get
-    # its memfd: OSError with EMFILE. Live rings hold no descriptor and keep
-    # working; lists need none; a fork cannot copy the rings for the child,
-    # whose rings then refuse to work rather than share memory.
+    # With every descriptor in use (RLIMIT_NOFILE), a ring that needs a new
+    # arena (a size not in use yet, or a large ring) cannot get its memfd:
+    # OSError with EMFILE. A ring that fits a free slot of an arena needs no
+    # descriptor at all. Live rings hold no descriptor and keep working;
+    # lists need none; a fork cannot copy the rings for the child, whose
+    # rings then refuse to work rather than share memory.
     out = run(
         """
         import errno, os, resource, picoring
@@ -262,13 +264,18 @@ def test_file_descriptor_exhaustion_gives_os_error_and_the_process_stays_healthy
         except OSError as e:
             assert e.errno == errno.EMFILE
         for cls in (picoring.PicoRingByte, picoring.PicoQueueByte, picoring.PicoByteStreamPy):
-            try:
-                cls(4096)
-            except OSError as e:
-                assert e.errno == errno.EMFILE and "memfd_create" in str(e), e
-                assert not isinstance(e, MemoryError)
-            else:
-                raise AssertionError(f"{cls.__name__} made without a descriptor")
+            for size in (3 * 4096, 1 << 20):
+                try:
+                    cls(size)
+                except OSError as e:
+                    assert e.errno == errno.EMFILE and "memfd_create" in str(e), e
+                    assert str(size) in str(e), e
+                    assert not isinstance(e, MemoryError)
+                else:
+                    raise AssertionError(f"{cls.__name__}({size}) made without a descriptor")
+            # A free slot of the 4096-byte arena: no descriptor needed.
+            slotted = cls(4096)
+            assert len(slotted) == 0 and slotted.capacity() == 4096
         assert kept.push_bytes(b"!") and bytes(kept) == b"kept!"
         lst = picoring.PicoListByte(b"no fd needed")
         lst.extend(b"x" * (1 << 20))

@@ -11,6 +11,7 @@ from ._picoring import (
     PicoListByte,
     PicoQueueByte,
     PicoRingByte,
+    WritableView,
     __version__,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "PicoListByte",
     "PicoQueueByte",
     "PicoRingByte",
+    "WritableView",
     "__version__",
 ]

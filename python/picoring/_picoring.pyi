@@ -1,7 +1,8 @@
 """Type stubs of the picoring._picoring extension module."""
 
+from collections.abc import Iterable
 from types import TracebackType
-from typing import Iterator, SupportsIndex, final, overload
+from typing import Iterator, NoReturn, SupportsIndex, final, overload
 
 from typing_extensions import Buffer, Self
 
@@ -10,6 +11,7 @@ __all__ = [
     "PicoQueueByte",
     "PicoByteStreamPy",
     "PicoListByte",
+    "WritableView",
     "__version__",
     "MAX_CAPACITY",
     "PAGE_SIZE",
@@ -25,33 +27,35 @@ PAGE_SIZE: int
 class PicoRingByte:
     """A circular byte buffer whose readable bytes are always one contiguous memoryview."""
 
-    def __new__(cls, capacity: int) -> Self: ...
-    def push(self, value: int) -> bool:
-        """Append one byte; False if the ring is full."""
+    def __new__(cls, capacity: SupportsIndex) -> Self: ...
+    def push(self, item: SupportsIndex) -> bool:
+        """Append one byte; False (and no change) if the ring is full or a writable view is open."""
     def pop(self) -> int | None:
         """Remove and return the oldest byte, or None if empty."""
     def push_bytes(self, data: Buffer) -> bool:
         """Append all of `data`, or nothing (False) if it does not fit."""
     def push_overwrite(self, data: Buffer) -> int:
         """Append `data`, dropping the oldest bytes to make room; return how many were dropped."""
-    def pop_bytes(self, n: int | None = None) -> bytes:
+    def pop_bytes(self, n: SupportsIndex | None = None) -> bytes:
         """Remove and return up to `n` of the oldest bytes (all if None)."""
     def len(self) -> int:
         """Number of readable bytes."""
     def capacity(self) -> int:
         """The most bytes the ring holds."""
     def free(self) -> int:
-        """Bytes a push can take now."""
+        """Bytes a push can take now (0 while a writable view is open)."""
     def clear(self) -> None:
-        """Drop every readable byte."""
+        """Drop every readable byte (an open writable view stays open)."""
     def get_readable_view(self) -> memoryview:
         """A read-only memoryview of every readable byte: contiguous, O(1), no copy."""
-    def get_writable_view(self, n: int | None = None) -> memoryview:
-        """A writable memoryview of `n` bytes of free space (all if None)."""
-    def advance_head(self, n: int) -> None:
-        """Publish `n` bytes written through a writable view."""
-    def advance_tail(self, n: int) -> None:
+    def get_writable_view(self, n: SupportsIndex | None = None) -> memoryview:
+        """The ring's one open grant: a writable memoryview of `n` bytes of free space (all if None)."""
+    def advance_head(self, n: SupportsIndex) -> None:
+        """Publish the first `n` bytes written through the open writable view, and end it."""
+    def advance_tail(self, n: SupportsIndex) -> None:
         """Consume `n` readable bytes."""
+    def readinto(self, buffer: Buffer) -> int:
+        """Move up to len(buffer) of the oldest bytes into `buffer`; return how many."""
     def __len__(self) -> int: ...
     def __bool__(self) -> bool: ...
     @overload
@@ -65,27 +69,27 @@ class PicoRingByte:
 class PicoQueueByte:
     """A byte queue: bulk push and pop, and in-place reserve / commit."""
 
-    def __new__(cls, capacity: int) -> Self: ...
-    def push(self, value: int) -> bool:
-        """Append one byte; False if the queue is full."""
+    def __new__(cls, capacity: SupportsIndex) -> Self: ...
+    def push(self, item: SupportsIndex) -> bool:
+        """Append one byte; False (and no change) if the queue is full or a reservation is open."""
     def pop(self) -> int | None:
         """Remove and return the oldest byte, or None if empty."""
     def push_bulk(self, data: Buffer) -> bool:
         """Append all of `data`, or nothing (False) if it does not fit."""
-    def pop_bulk(self, n: int | None = None) -> bytes:
+    def pop_bulk(self, n: SupportsIndex | None = None) -> bytes:
         """Remove and return up to `n` of the oldest bytes (all if None)."""
     def get_view(self) -> memoryview:
         """A read-only memoryview of everything queued: contiguous, O(1), no copy."""
-    def reserve(self, n: int) -> memoryview | None:
-        """A writable memoryview of exactly `n` free bytes, or None if fewer are free."""
-    def commit(self, n: int) -> None:
-        """Publish `n` bytes written into a reservation."""
+    def reserve(self, n: SupportsIndex) -> memoryview | None:
+        """A writable memoryview of exactly `n` free bytes, or None if fewer are free now."""
+    def commit(self, n: SupportsIndex) -> None:
+        """Publish the first `n` bytes written into the open reservation, and end it."""
     def len(self) -> int:
         """Number of queued bytes."""
     def capacity(self) -> int:
         """The most bytes the queue holds."""
     def free(self) -> int:
-        """Bytes a push can take now."""
+        """Bytes a push can take now (0 while a reservation is open)."""
     def clear(self) -> None:
         """Drop every queued byte."""
     def __len__(self) -> int: ...
@@ -101,11 +105,11 @@ class PicoQueueByte:
 class PicoByteStreamPy:
     """A bounded FIFO byte stream: `write` takes what fits, `read` returns what is there."""
 
-    def __new__(cls, capacity: int) -> Self: ...
+    def __new__(cls, capacity: SupportsIndex) -> Self: ...
     def write(self, data: Buffer) -> int:
         """Write as much of `data` as fits; return how many bytes were taken."""
-    def read(self, n: int | None = None) -> bytes:
-        """Read up to `n` bytes (all that is there for -1 or None)."""
+    def read(self, n: SupportsIndex | None = -1) -> bytes:
+        """Read up to `n` bytes (all that is buffered for -1 or None)."""
     def readinto(self, buffer: Buffer) -> int:
         """Read into a writable buffer; return how many bytes were read."""
     def available_to_read(self) -> int:
@@ -123,11 +127,16 @@ class PicoByteStreamPy:
     def seekable(self) -> bool: ...
     def flush(self) -> None: ...
     def close(self) -> None:
-        """Close the stream; further reads and writes raise ValueError."""
+        """Close the stream; further reads, writes and views raise ValueError."""
     @property
     def closed(self) -> bool: ...
     def __enter__(self) -> Self: ...
-    def __exit__(self, *_args: object) -> bool: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> bool: ...
     def __len__(self) -> int: ...
     def __bool__(self) -> bool: ...
     def __buffer__(self, flags: int, /) -> memoryview: ...
@@ -137,16 +146,16 @@ class PicoByteStreamPy:
 class PicoListByte:
     """A growable list of bytes whose storage never moves or copies as it grows."""
 
-    def __new__(cls, data: Buffer | None = None) -> Self: ...
-    def push(self, value: int) -> None:
+    def __new__(cls, data: Buffer | Iterable[SupportsIndex] | None = None) -> Self: ...
+    def push(self, item: SupportsIndex) -> None:
         """Append one byte."""
-    def append(self, value: int) -> None:
+    def append(self, item: SupportsIndex) -> None:
         """Append one byte (same as push)."""
-    def extend(self, data: Buffer) -> None:
+    def extend(self, data: Buffer | Iterable[SupportsIndex]) -> None:
         """Append every byte of `data` (a bytes-like object or an iterable of ints)."""
-    def get(self, index: int) -> int | None:
+    def get(self, index: SupportsIndex) -> int | None:
         """The byte at `index` (negative counts from the end), or None."""
-    def set(self, index: int, value: int) -> bool:
+    def set(self, index: SupportsIndex, value: SupportsIndex) -> bool:
         """Set the byte at `index`; False if out of range."""
     def pop(self) -> int:
         """Remove and return the last byte."""
@@ -162,7 +171,16 @@ class PicoListByte:
     def __getitem__(self, key: SupportsIndex, /) -> int: ...
     @overload
     def __getitem__(self, key: slice, /) -> bytes: ...
-    def __setitem__(self, key: SupportsIndex, value: int, /) -> None: ...
+    def __setitem__(self, key: SupportsIndex, value: SupportsIndex, /) -> None: ...
+    def __delitem__(self, key: SupportsIndex | slice, /) -> NoReturn: ...
     def __iter__(self) -> Iterator[int]: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __release_buffer__(self, buffer: memoryview, /) -> None: ...
+
+@final
+class WritableView:
+    """The free space a ring or queue handed out for writing in place (`memoryview.obj` of a writable view)."""
+
+    def __new__(cls) -> NoReturn: ...
     def __buffer__(self, flags: int, /) -> memoryview: ...
     def __release_buffer__(self, buffer: memoryview, /) -> None: ...

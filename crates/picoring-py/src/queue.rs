@@ -1,129 +1,110 @@
-//! `PicoQueueByte`: a FIFO of bytes, filled and read in place.
+//! `PicoQueueByte`: a FIFO of bytes, filled and read in place. A thin class
+//! over the core's `Queue`.
 
-use std::ffi::c_int;
-
-use pyo3::exceptions::PyValueError;
-use pyo3::ffi as pyffi;
+use picoring::{Queue, ReadExport};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyMemoryView};
 
-use crate::ringcore::RingCore;
-use crate::shared::{count_arg, opt_count_arg};
+use crate::args::{self, with_count, Capacity, Data, OptN, N};
+use crate::errors::to_py;
+use crate::ffi::{self, noargs, with_args, Args, Class, Method, Ret, Slf, Slots, TypeCell};
+use crate::lock::Locked;
+use crate::ringlike::{self as rl, RingClass};
 
 /// A byte queue: bulk push and pop, and in-place reserve / commit.
-#[pyclass(module = "picoring._picoring", frozen)]
-pub struct PicoQueueByte {
-    core: RingCore,
+pub(crate) struct PicoQueueByte {
+    state: Locked<Queue>,
+    capacity: usize,
 }
 
-#[pymethods]
-impl PicoQueueByte {
-    #[new]
-    fn new(capacity: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(PicoQueueByte {
-            core: RingCore::new(capacity, "PicoQueueByte")?,
-        })
-    }
+static TYPE: TypeCell = TypeCell::new();
 
-    /// Appends one byte; False if the queue is full.
-    fn push(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.core.push(py, value)
+impl RingClass for PicoQueueByte {
+    type State = Queue;
+    const SHORT: &'static str = "PicoQueueByte";
+    fn state(&self) -> &Locked<Queue> {
+        &self.state
     }
-
-    /// Removes and returns the oldest byte, or None if empty.
-    fn pop(&self, py: Python<'_>) -> PyResult<Option<u8>> {
-        self.core.pop(py)
-    }
-
-    /// Appends all of `data`, or nothing (False) if it does not fit.
-    fn push_bulk(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.core.push_all(py, data)
-    }
-
-    /// Removes and returns up to `n` of the oldest bytes (all if None).
-    #[pyo3(signature = (n=None))]
-    fn pop_bulk<'py>(
-        &self,
-        py: Python<'py>,
-        n: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        self.core.pop_bytes(py, opt_count_arg(n, "n")?)
-    }
-
-    /// A read-only memoryview of everything queued, contiguous, no copy.
-    fn get_view<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyMemoryView>> {
-        slf.get().core.readable_view(slf.as_any())
-    }
-
-    /// A writable memoryview of exactly `n` free bytes, or None if fewer
-    /// are free now; publish what was written with `commit`.
-    fn reserve<'py>(
-        slf: &Bound<'py, Self>,
-        n: &Bound<'py, PyAny>,
-    ) -> PyResult<Option<Bound<'py, PyMemoryView>>> {
-        let n = count_arg(n, "n")?;
-        let core = &slf.get().core;
-        if n > core.capacity() {
-            return Err(PyValueError::new_err(format!(
-                "n={n} is more than the capacity ({})",
-                core.capacity()
-            )));
-        }
-        core.writable_view(slf.as_any(), Some(n), true)
-    }
-
-    /// Publishes `n` bytes written into a reservation.
-    fn commit(&self, py: Python<'_>, n: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.core.advance_head(py, count_arg(n, "n")?)
-    }
-
-    /// Number of queued bytes.
-    fn len(&self, py: Python<'_>) -> PyResult<usize> {
-        self.core.len(py)
-    }
-
-    /// The most bytes the queue holds.
     fn capacity(&self) -> usize {
-        self.core.capacity()
+        self.capacity
     }
+}
 
-    /// Bytes a push can take now.
-    fn free(&self, py: Python<'_>) -> PyResult<usize> {
-        self.core.free(py)
+impl Class for PicoQueueByte {
+    const NAME: &'static std::ffi::CStr = c"picoring._picoring.PicoQueueByte";
+    const DOC: &'static std::ffi::CStr = c"PicoQueueByte(capacity)\n--\n\n\
+        A FIFO byte queue of exactly `capacity` bytes: bulk push and pop, a contiguous view of \
+        everything queued, and in-place reserve / commit.";
+    type New = Capacity;
+    type Export = ReadExport;
+    const NEW: Option<fn(Python<'_>, &Args<'_, '_>) -> PyResult<Self>> = Some(new);
+    const SLOTS: Slots<Self> = Slots {
+        len: Some(rl::len::<Self>),
+        bool: Some(rl::is_nonempty::<Self>),
+        repr: Some(rl::repr::<Self>),
+        getitem: Some(rl::getitem::<Self>),
+        buffer: Some(ffi::Buffer {
+            export: rl::export::<Self>,
+            release: rl::release::<Self>,
+        }),
+        ..Slots::NONE
+    };
+    fn cell() -> &'static TypeCell {
+        &TYPE
     }
-
-    /// Drops every queued byte.
-    fn clear(&self, py: Python<'_>) -> PyResult<()> {
-        self.core.clear(py)
+    fn methods() -> Vec<Method> {
+        type T = PicoQueueByte;
+        vec![
+            with_args::<T, args::Item, _>(c"push", c"push($self, item)\n--\n\n\
+                Append one byte; False (and no change) if the queue is full or a reservation is open.",
+                rl::push::<T>),
+            noargs::<T, _>(c"pop", c"pop($self, /)\n--\n\n\
+                Remove and return the oldest byte, or None if empty.", rl::pop::<T>),
+            with_args::<T, Data, _>(c"push_bulk", c"push_bulk($self, data)\n--\n\n\
+                Append all of `data` (any C-contiguous buffer), or nothing (False) if it does not fit.",
+                rl::push_all::<T>),
+            with_args::<T, OptN, _>(c"pop_bulk", c"pop_bulk($self, n=None)\n--\n\n\
+                Remove and return up to `n` of the oldest bytes (all if None).", rl::pop_bytes_n::<T>),
+            noargs::<T, _>(c"get_view", c"get_view($self, /)\n--\n\n\
+                A read-only memoryview of everything queued: contiguous, O(1), no copy.",
+                rl::readable_view::<T>),
+            with_args::<T, N, _>(c"reserve", c"reserve($self, n)\n--\n\n\
+                A writable memoryview of exactly `n` free bytes, or None if fewer are free now. \
+                Publish what was written with commit(k), which ends the reservation; releasing \
+                the view uncommitted abandons it. One reservation at a time (BufferError).",
+                reserve),
+            with_args::<T, N, _>(c"commit", c"commit($self, n)\n--\n\n\
+                Publish the first `n` bytes written into the open reservation, and end it.",
+                rl::advance_head::<T>),
+            noargs::<T, _>(c"len", c"len($self, /)\n--\n\nNumber of queued bytes.", rl::len_obj::<T>),
+            noargs::<T, _>(c"capacity", c"capacity($self, /)\n--\n\nThe most bytes the queue holds.",
+                rl::capacity::<T>),
+            noargs::<T, _>(c"free", c"free($self, /)\n--\n\n\
+                Bytes a push can take now (0 while a reservation is open).", rl::free::<T>),
+            noargs::<T, _>(c"clear", c"clear($self, /)\n--\n\nDrop every queued byte.", rl::clear::<T>),
+        ]
     }
+}
 
-    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
-        self.core.len(py)
-    }
+fn new(_py: Python<'_>, a: &Args<'_, '_>) -> PyResult<PicoQueueByte> {
+    let capacity = args::capacity(rl::arg(a, 0))?;
+    Ok(PicoQueueByte {
+        state: Locked::new(
+            Queue::with_capacity(capacity).map_err(to_py)?,
+            "PicoQueueByte",
+        ),
+        capacity,
+    })
+}
 
-    fn __bool__(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.core.len(py)? > 0)
-    }
-
-    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<PyObject> {
-        self.core.get_item(py, key, "PicoQueueByte")
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        self.core.repr(py, "PicoQueueByte")
-    }
-
-    unsafe fn __getbuffer__(
-        slf: Bound<'_, Self>,
-        view: *mut pyffi::Py_buffer,
-        flags: c_int,
-    ) -> PyResult<()> {
-        // SAFETY: CPython calls this with the view to fill.
-        unsafe { slf.get().core.get_buffer(slf.as_any(), view, flags) }
-    }
-
-    unsafe fn __releasebuffer__(&self, view: *mut pyffi::Py_buffer) {
-        // SAFETY: CPython hands back a view that `__getbuffer__` filled.
-        unsafe { self.core.release_buffer(view) }
+fn reserve<'py>(s: Slf<'_, 'py, PicoQueueByte>, a: &Args<'_, 'py>) -> Ret<'py> {
+    let n = args::count(rl::arg(a, 0), "n")?;
+    let g = s
+        .state
+        .lock(s.py())?
+        .export_reserve(n.n)
+        .map_err(|e| with_count(e, &n))?;
+    match g {
+        Some(g) => Ok(rl::grant_view(s, g)?.into_any()),
+        None => Ok(args::none(s.py())),
     }
 }

@@ -1,135 +1,132 @@
-//! `PicoRingByte`: the byte ring, with views in and out.
+//! `PicoRingByte`: the byte ring, with views in and out. A thin class over
+//! the core's `Ring`.
 
-use std::ffi::c_int;
-
-use pyo3::ffi as pyffi;
+use picoring::{ReadExport, Ring};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyMemoryView};
 
-use crate::ringcore::RingCore;
-use crate::shared::{count_arg, opt_count_arg};
+use crate::args::{self, with_count, Capacity, Data, OptN, N};
+use crate::errors::to_py;
+use crate::ffi::{
+    self, noargs, with_args, Args, BytesArg, Class, Method, Ret, Slf, Slots, TypeCell,
+};
+use crate::lock::{Locked, GIL_FREE_COPY};
+use crate::ringlike::{self as rl, RingClass};
 
 /// A circular byte buffer whose readable bytes are always one contiguous
 /// memoryview.
-#[pyclass(module = "picoring._picoring", frozen)]
-pub struct PicoRingByte {
-    core: RingCore,
+pub(crate) struct PicoRingByte {
+    state: Locked<Ring>,
+    capacity: usize,
 }
 
-#[pymethods]
-impl PicoRingByte {
-    #[new]
-    fn new(capacity: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(PicoRingByte {
-            core: RingCore::new(capacity, "PicoRingByte")?,
-        })
-    }
+static TYPE: TypeCell = TypeCell::new();
 
-    /// Appends one byte; False if the ring is full.
-    fn push(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.core.push(py, value)
+impl RingClass for PicoRingByte {
+    type State = Ring;
+    const SHORT: &'static str = "PicoRingByte";
+    fn state(&self) -> &Locked<Ring> {
+        &self.state
     }
-
-    /// Removes and returns the oldest byte, or None if empty.
-    fn pop(&self, py: Python<'_>) -> PyResult<Option<u8>> {
-        self.core.pop(py)
-    }
-
-    /// Appends all of `data`, or nothing (False) if it does not fit.
-    fn push_bytes(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.core.push_all(py, data)
-    }
-
-    /// Appends `data`, dropping the oldest bytes to make room; returns how
-    /// many bytes were dropped.
-    fn push_overwrite(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
-        self.core.push_overwrite(py, data)
-    }
-
-    /// Removes and returns up to `n` of the oldest bytes (all if None).
-    #[pyo3(signature = (n=None))]
-    fn pop_bytes<'py>(
-        &self,
-        py: Python<'py>,
-        n: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        self.core.pop_bytes(py, opt_count_arg(n, "n")?)
-    }
-
-    /// Number of readable bytes.
-    fn len(&self, py: Python<'_>) -> PyResult<usize> {
-        self.core.len(py)
-    }
-
-    /// The most bytes the ring holds.
     fn capacity(&self) -> usize {
-        self.core.capacity()
+        self.capacity
     }
+}
 
-    /// Bytes a push can take now.
-    fn free(&self, py: Python<'_>) -> PyResult<usize> {
-        self.core.free(py)
+impl Class for PicoRingByte {
+    const NAME: &'static std::ffi::CStr = c"picoring._picoring.PicoRingByte";
+    const DOC: &'static std::ffi::CStr = c"PicoRingByte(capacity)\n--\n\n\
+        A circular byte buffer of exactly `capacity` bytes whose readable bytes are always \
+        one contiguous memoryview (its memory is mapped twice, back to back).";
+    type New = Capacity;
+    type Export = ReadExport;
+    const NEW: Option<fn(Python<'_>, &Args<'_, '_>) -> PyResult<Self>> = Some(new);
+    const SLOTS: Slots<Self> = Slots {
+        len: Some(rl::len::<Self>),
+        bool: Some(rl::is_nonempty::<Self>),
+        repr: Some(rl::repr::<Self>),
+        getitem: Some(rl::getitem::<Self>),
+        buffer: Some(ffi::Buffer {
+            export: rl::export::<Self>,
+            release: rl::release::<Self>,
+        }),
+        ..Slots::NONE
+    };
+    fn cell() -> &'static TypeCell {
+        &TYPE
     }
+    fn methods() -> Vec<Method> {
+        type T = PicoRingByte;
+        vec![
+            with_args::<T, args::Item, _>(c"push", c"push($self, item)\n--\n\n\
+                Append one byte; False (and no change) if the ring is full or a writable view is open.",
+                rl::push::<T>),
+            noargs::<T, _>(c"pop", c"pop($self, /)\n--\n\n\
+                Remove and return the oldest byte, or None if empty.", rl::pop::<T>),
+            with_args::<T, Data, _>(c"push_bytes", c"push_bytes($self, data)\n--\n\n\
+                Append all of `data` (any C-contiguous buffer), or nothing (False) if it does not fit.",
+                rl::push_all::<T>),
+            with_args::<T, Data, _>(c"push_overwrite", c"push_overwrite($self, data)\n--\n\n\
+                Append `data`, dropping the oldest bytes to make room; return how many bytes were \
+                dropped. Raises BufferError (changing nothing) if that would drop bytes a live view \
+                shows, or while a writable view is open.", push_overwrite),
+            with_args::<T, OptN, _>(c"pop_bytes", c"pop_bytes($self, n=None)\n--\n\n\
+                Remove and return up to `n` of the oldest bytes (all if None).", rl::pop_bytes_n::<T>),
+            noargs::<T, _>(c"len", c"len($self, /)\n--\n\nNumber of readable bytes.", rl::len_obj::<T>),
+            noargs::<T, _>(c"capacity", c"capacity($self, /)\n--\n\nThe most bytes the ring holds.",
+                rl::capacity::<T>),
+            noargs::<T, _>(c"free", c"free($self, /)\n--\n\n\
+                Bytes a push can take now (0 while a writable view is open).", rl::free::<T>),
+            noargs::<T, _>(c"clear", c"clear($self, /)\n--\n\n\
+                Drop every readable byte (an open writable view stays open).", rl::clear::<T>),
+            noargs::<T, _>(c"get_readable_view", c"get_readable_view($self, /)\n--\n\n\
+                A read-only memoryview of every readable byte: contiguous, O(1), no copy. The bytes \
+                it shows never change while it is alive.", rl::readable_view::<T>),
+            with_args::<T, OptN, _>(c"get_writable_view", c"get_writable_view($self, n=None)\n--\n\n\
+                A writable memoryview of `n` bytes of free space (all of it if None): the ring's one \
+                open grant. Publish what was written with advance_head(k), which ends the grant; \
+                releasing the view unpublished abandons it. Raises BufferError while another is open.",
+                writable_view),
+            with_args::<T, N, _>(c"advance_head", c"advance_head($self, n)\n--\n\n\
+                Publish the first `n` bytes written through the open writable view, and end it.",
+                rl::advance_head::<T>),
+            with_args::<T, N, _>(c"advance_tail", c"advance_tail($self, n)\n--\n\n\
+                Consume `n` readable bytes.", rl::advance_tail::<T>),
+            with_args::<T, args::Buffer, _>(c"readinto", c"readinto($self, buffer)\n--\n\n\
+                Move up to len(buffer) of the oldest bytes into `buffer`; return how many.",
+                rl::readinto::<T>),
+        ]
+    }
+}
 
-    /// Drops every readable byte.
-    fn clear(&self, py: Python<'_>) -> PyResult<()> {
-        self.core.clear(py)
-    }
+fn new(_py: Python<'_>, a: &Args<'_, '_>) -> PyResult<PicoRingByte> {
+    let capacity = args::capacity(rl::arg(a, 0))?;
+    Ok(PicoRingByte {
+        state: Locked::new(
+            Ring::with_capacity(capacity).map_err(to_py)?,
+            "PicoRingByte",
+        ),
+        capacity,
+    })
+}
 
-    /// A read-only memoryview of every readable byte, contiguous, no copy.
-    fn get_readable_view<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyMemoryView>> {
-        slf.get().core.readable_view(slf.as_any())
-    }
+fn push_overwrite<'py>(s: Slf<'_, 'py, PicoRingByte>, a: &Args<'_, 'py>) -> Ret<'py> {
+    let data = BytesArg::new(rl::arg(a, 0), "data")?;
+    let bytes = data.as_slice();
+    let r = if bytes.len() >= GIL_FREE_COPY {
+        s.state
+            .with_gil_released(s.py(), |r| r.push_overwrite(bytes))?
+    } else {
+        s.state.lock(s.py())?.push_overwrite(bytes)
+    };
+    Ok(args::usize_obj(s.py(), r.map_err(to_py)?))
+}
 
-    /// A writable memoryview of `n` bytes of free space (all if None);
-    /// publish what was written with `advance_head`.
-    #[pyo3(signature = (n=None))]
-    fn get_writable_view<'py>(
-        slf: &Bound<'py, Self>,
-        n: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyMemoryView>> {
-        let n = opt_count_arg(n, "n")?;
-        let view = slf.get().core.writable_view(slf.as_any(), n, false)?;
-        Ok(view.expect("errors are raised when or_none is false"))
-    }
-
-    /// Publishes `n` bytes written through a writable view.
-    fn advance_head(&self, py: Python<'_>, n: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.core.advance_head(py, count_arg(n, "n")?)
-    }
-
-    /// Consumes `n` readable bytes.
-    fn advance_tail(&self, py: Python<'_>, n: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.core.advance_tail(py, count_arg(n, "n")?)
-    }
-
-    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
-        self.core.len(py)
-    }
-
-    fn __bool__(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.core.len(py)? > 0)
-    }
-
-    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<PyObject> {
-        self.core.get_item(py, key, "PicoRingByte")
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        self.core.repr(py, "PicoRingByte")
-    }
-
-    unsafe fn __getbuffer__(
-        slf: Bound<'_, Self>,
-        view: *mut pyffi::Py_buffer,
-        flags: c_int,
-    ) -> PyResult<()> {
-        // SAFETY: CPython calls this with the view to fill.
-        unsafe { slf.get().core.get_buffer(slf.as_any(), view, flags) }
-    }
-
-    unsafe fn __releasebuffer__(&self, view: *mut pyffi::Py_buffer) {
-        // SAFETY: CPython hands back a view that `__getbuffer__` filled.
-        unsafe { self.core.release_buffer(view) }
-    }
+fn writable_view<'py>(s: Slf<'_, 'py, PicoRingByte>, a: &Args<'_, 'py>) -> Ret<'py> {
+    let n = args::opt_count(a[0], "n")?;
+    let g = s.state.lock(s.py())?.export_grant(n.as_ref().map(|c| c.n));
+    let g = g.map_err(|e| match &n {
+        Some(n) => with_count(e, n),
+        None => to_py(e),
+    })?;
+    Ok(rl::grant_view(s, g)?.into_any())
 }

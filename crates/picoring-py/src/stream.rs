@@ -1,166 +1,241 @@
-//! `PicoByteStreamPy`: a bounded byte stream with an `io`-style API.
+//! `PicoByteStreamPy`: a bounded byte stream with an `io`-style API. A thin
+//! class over the core's `ByteStream`.
 
-use std::ffi::c_int;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use pyo3::exceptions::PyValueError;
-use pyo3::ffi as pyffi;
+use picoring::{ByteStream, ReadExport};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
 
-use crate::ringcore::RingCore;
-use crate::shared::count_arg;
+use crate::args::{self, Capacity, Data};
+use crate::errors::to_py;
+use crate::ffi::{
+    self, noargs, with_args, Args, BytesArg, Class, Method, Ret, Slf, Slots, TypeCell,
+};
+use crate::lock::{Locked, GIL_FREE_COPY};
+use crate::ringlike::{self as rl, RingClass};
 
 /// A bounded FIFO byte stream: `write` takes what fits, `read` returns
 /// what is there.
-#[pyclass(module = "picoring._picoring", frozen)]
-pub struct PicoByteStreamPy {
-    core: RingCore,
-    closed: AtomicBool,
+pub(crate) struct PicoByteStreamPy {
+    state: Locked<ByteStream>,
+    capacity: usize,
 }
 
-impl PicoByteStreamPy {
-    fn open(&self) -> PyResult<&RingCore> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(PyValueError::new_err("I/O operation on closed stream"));
-        }
-        Ok(&self.core)
-    }
-}
+static TYPE: TypeCell = TypeCell::new();
 
-#[pymethods]
-impl PicoByteStreamPy {
-    #[new]
-    fn new(capacity: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(PicoByteStreamPy {
-            core: RingCore::new(capacity, "PicoByteStreamPy")?,
-            closed: AtomicBool::new(false),
-        })
+impl RingClass for PicoByteStreamPy {
+    type State = ByteStream;
+    const SHORT: &'static str = "PicoByteStreamPy";
+    fn state(&self) -> &Locked<ByteStream> {
+        &self.state
     }
-
-    /// Writes as much of `data` as fits; returns how many bytes were taken.
-    fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
-        self.open()?.push_some(py, data)
-    }
-
-    /// Reads up to `n` bytes (all that is there for -1 or None).
-    #[pyo3(signature = (n=None))]
-    fn read<'py>(
-        &self,
-        py: Python<'py>,
-        n: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let core = self.open()?;
-        let n = match n {
-            None => None,
-            Some(o) if o.is_none() => None,
-            Some(o) if o.extract::<i64>().is_ok_and(|v| v == -1) => None,
-            Some(o) => Some(count_arg(o, "n")?),
-        };
-        core.pop_bytes(py, n)
-    }
-
-    /// Reads into a writable buffer; returns how many bytes were read.
-    fn readinto(&self, py: Python<'_>, buffer: &Bound<'_, PyAny>) -> PyResult<usize> {
-        self.open()?.readinto(py, buffer)
-    }
-
-    /// Bytes that can be read now.
-    fn available_to_read(&self, py: Python<'_>) -> PyResult<usize> {
-        self.open()?.len(py)
-    }
-
-    /// Bytes that can be written now.
-    fn available_to_write(&self, py: Python<'_>) -> PyResult<usize> {
-        self.open()?.free(py)
-    }
-
-    /// Bytes that can be written now (same as `available_to_write`).
-    fn free(&self, py: Python<'_>) -> PyResult<usize> {
-        self.open()?.free(py)
-    }
-
-    /// The most bytes the stream buffers.
     fn capacity(&self) -> usize {
-        self.core.capacity()
+        self.capacity
     }
+}
 
-    /// Drops every buffered byte.
-    fn clear(&self, py: Python<'_>) -> PyResult<()> {
-        self.open()?.clear(py)
+/// `(n=-1)`: `read`'s parameter, `io`-style (-1 or None: all).
+pub(crate) struct ReadN;
+impl ffi::Params for ReadN {
+    const NAMES: &'static [&'static std::ffi::CStr] = &[c"n"];
+    const REQUIRED: usize = 0;
+}
+
+impl Class for PicoByteStreamPy {
+    const NAME: &'static std::ffi::CStr = c"picoring._picoring.PicoByteStreamPy";
+    const DOC: &'static std::ffi::CStr = c"PicoByteStreamPy(capacity)\n--\n\n\
+        A bounded FIFO byte stream of exactly `capacity` bytes: write() takes what fits, read() \
+        returns what is there, with the io methods (readinto, readable, writable, close, with).";
+    type New = Capacity;
+    type Export = ReadExport;
+    const NEW: Option<fn(Python<'_>, &Args<'_, '_>) -> PyResult<Self>> = Some(new);
+    const SLOTS: Slots<Self> = Slots {
+        len: Some(rl::len::<Self>),
+        bool: Some(rl::is_nonempty::<Self>),
+        repr: Some(repr),
+        buffer: Some(ffi::Buffer {
+            export: rl::export::<Self>,
+            release: rl::release::<Self>,
+        }),
+        getters: &[(c"closed", closed, c"True after close().")],
+        ..Slots::NONE
+    };
+    fn cell() -> &'static TypeCell {
+        &TYPE
     }
-
-    /// True unless closed.
-    fn readable(&self) -> PyResult<bool> {
-        self.open().map(|_| true)
+    fn methods() -> Vec<Method> {
+        type T = PicoByteStreamPy;
+        vec![
+            with_args::<T, Data, _>(
+                c"write",
+                c"write($self, data)\n--\n\n\
+                Write as much of `data` as fits; return how many bytes were taken (0 when full).",
+                write,
+            ),
+            with_args::<T, ReadN, _>(
+                c"read",
+                c"read($self, n=-1)\n--\n\n\
+                Read up to `n` bytes (all that is buffered for -1 or None); b'' when empty.",
+                read,
+            ),
+            with_args::<T, args::Buffer, _>(
+                c"readinto",
+                c"readinto($self, buffer)\n--\n\n\
+                Read into a writable buffer; return how many bytes were read.",
+                rl::readinto::<T>,
+            ),
+            noargs::<T, _>(
+                c"available_to_read",
+                c"available_to_read($self, /)\n--\n\n\
+                Bytes that can be read now.",
+                available_to_read,
+            ),
+            noargs::<T, _>(
+                c"available_to_write",
+                c"available_to_write($self, /)\n--\n\n\
+                Bytes that can be written now.",
+                rl::free::<T>,
+            ),
+            noargs::<T, _>(
+                c"free",
+                c"free($self, /)\n--\n\n\
+                Bytes that can be written now (same as available_to_write).",
+                rl::free::<T>,
+            ),
+            noargs::<T, _>(
+                c"capacity",
+                c"capacity($self, /)\n--\n\nThe most bytes the stream buffers.",
+                rl::capacity::<T>,
+            ),
+            noargs::<T, _>(
+                c"clear",
+                c"clear($self, /)\n--\n\nDrop every buffered byte.",
+                rl::clear::<T>,
+            ),
+            noargs::<T, _>(
+                c"readable",
+                c"readable($self, /)\n--\n\nTrue unless closed.",
+                open_flag,
+            ),
+            noargs::<T, _>(
+                c"writable",
+                c"writable($self, /)\n--\n\nTrue unless closed.",
+                open_flag,
+            ),
+            noargs::<T, _>(
+                c"seekable",
+                c"seekable($self, /)\n--\n\n\
+                Always False: a stream has no positions to seek to.",
+                seekable,
+            ),
+            noargs::<T, _>(
+                c"flush",
+                c"flush($self, /)\n--\n\n\
+                Nothing to flush: writes are visible to readers at once.",
+                flush,
+            ),
+            noargs::<T, _>(
+                c"close",
+                c"close($self, /)\n--\n\n\
+                Close the stream; further reads, writes and views raise ValueError.",
+                close,
+            ),
+            noargs::<T, _>(c"__enter__", c"__enter__($self, /)\n--\n\n", enter),
+            with_args::<T, ExitArgs, _>(
+                c"__exit__",
+                c"__exit__($self, exc_type=None, exc_value=None, traceback=None)\n--\n\n",
+                exit,
+            ),
+        ]
     }
+}
 
-    /// True unless closed.
-    fn writable(&self) -> PyResult<bool> {
-        self.open().map(|_| true)
-    }
+/// `__exit__`'s three arguments (ignored).
+pub(crate) struct ExitArgs;
+impl ffi::Params for ExitArgs {
+    const NAMES: &'static [&'static std::ffi::CStr] = &[c"exc_type", c"exc_value", c"traceback"];
+    const REQUIRED: usize = 0;
+}
 
-    /// Always False: a stream has no positions to seek to.
-    fn seekable(&self) -> bool {
-        false
-    }
+fn new(_py: Python<'_>, a: &Args<'_, '_>) -> PyResult<PicoByteStreamPy> {
+    let capacity = args::capacity(rl::arg(a, 0))?;
+    Ok(PicoByteStreamPy {
+        state: Locked::new(
+            ByteStream::with_capacity(capacity).map_err(to_py)?,
+            "PicoByteStreamPy",
+        ),
+        capacity,
+    })
+}
 
-    /// Nothing to flush: writes are visible to readers at once.
-    fn flush(&self) -> PyResult<()> {
-        self.open().map(|_| ())
-    }
+fn write<'py>(s: Slf<'_, 'py, PicoByteStreamPy>, a: &Args<'_, 'py>) -> Ret<'py> {
+    let data = BytesArg::new(rl::arg(a, 0), "data")?;
+    let bytes = data.as_slice();
+    let n = if bytes.len() >= GIL_FREE_COPY {
+        s.state
+            .with_gil_released(s.py(), |st| st.write_partial(bytes))?
+    } else {
+        s.state.lock(s.py())?.write_partial(bytes)
+    };
+    Ok(args::usize_obj(s.py(), n.map_err(to_py)?))
+}
 
-    /// Closes the stream; further reads and writes raise ValueError.
-    fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-    }
-
-    /// True after `close()`.
-    #[getter]
-    fn closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
-    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
-        slf.get().open()?;
-        Ok(slf)
-    }
-
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
-        self.close();
-        false
-    }
-
-    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
-        self.core.len(py)
-    }
-
-    fn __bool__(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self.core.len(py)? > 0)
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        if self.closed() {
-            return format!(
-                "PicoByteStreamPy(capacity={}, closed)",
-                self.core.capacity()
-            );
+fn read<'py>(s: Slf<'_, 'py, PicoByteStreamPy>, a: &Args<'_, 'py>) -> Ret<'py> {
+    let n = match a[0] {
+        Some(o)
+            if o.cast::<pyo3::types::PyInt>()
+                .is_ok_and(|i| ffi::long_value(i) == Some(-1)) =>
+        {
+            None
         }
-        self.core.repr(py, "PicoByteStreamPy")
-    }
+        other => args::opt_count(other, "n")?.map(|c| c.n),
+    };
+    rl::pop_bytes(s, n)
+}
 
-    unsafe fn __getbuffer__(
-        slf: Bound<'_, Self>,
-        view: *mut pyffi::Py_buffer,
-        flags: c_int,
-    ) -> PyResult<()> {
-        // SAFETY: CPython calls this with the view to fill.
-        unsafe { slf.get().core.get_buffer(slf.as_any(), view, flags) }
-    }
+fn available_to_read<'py>(s: Slf<'_, 'py, PicoByteStreamPy>) -> Ret<'py> {
+    let n = s.state.lock(s.py())?.available_to_read().map_err(to_py)?;
+    Ok(args::usize_obj(s.py(), n))
+}
 
-    unsafe fn __releasebuffer__(&self, view: *mut pyffi::Py_buffer) {
-        // SAFETY: CPython hands back a view that `__getbuffer__` filled.
-        unsafe { self.core.release_buffer(view) }
+fn open_flag<'py>(s: Slf<'_, 'py, PicoByteStreamPy>) -> Ret<'py> {
+    if s.state.lock(s.py())?.is_closed() {
+        return Err(to_py(picoring::Error::Closed));
     }
+    Ok(args::boolean(s.py(), true))
+}
+
+fn seekable<'py>(s: Slf<'_, 'py, PicoByteStreamPy>) -> Ret<'py> {
+    Ok(args::boolean(s.py(), false))
+}
+
+fn flush<'py>(s: Slf<'_, 'py, PicoByteStreamPy>) -> Ret<'py> {
+    open_flag(s)?;
+    Ok(args::none(s.py()))
+}
+
+fn close<'py>(s: Slf<'_, 'py, PicoByteStreamPy>) -> Ret<'py> {
+    s.state.lock(s.py())?.close();
+    Ok(args::none(s.py()))
+}
+
+fn closed<'py>(s: Slf<'_, 'py, PicoByteStreamPy>) -> Ret<'py> {
+    let c = s.state.lock(s.py())?.is_closed();
+    Ok(args::boolean(s.py(), c))
+}
+
+fn enter<'py>(s: Slf<'_, 'py, PicoByteStreamPy>) -> Ret<'py> {
+    open_flag(s)?;
+    Ok(s.obj().clone())
+}
+
+fn exit<'py>(s: Slf<'_, 'py, PicoByteStreamPy>, _a: &Args<'_, 'py>) -> Ret<'py> {
+    close(s)?;
+    Ok(args::boolean(s.py(), false))
+}
+
+fn repr(s: Slf<'_, '_, PicoByteStreamPy>) -> String {
+    let closed = s.state.lock(s.py()).map(|g| g.is_closed()).unwrap_or(false);
+    if closed {
+        return format!("PicoByteStreamPy(capacity={}, closed)", s.capacity);
+    }
+    rl::repr(s)
 }

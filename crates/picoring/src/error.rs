@@ -30,6 +30,17 @@ pub enum Error {
         /// What the operating system said.
         source: io::Error,
     },
+    /// The process is close to its limit of memory mappings
+    /// (`vm.max_map_count` on Linux): the ring is refused so that the
+    /// allocator and the rest of the process keep room to work.
+    MappingLimit {
+        /// The number of bytes asked for.
+        size: usize,
+        /// Mappings the process holds now.
+        in_use: usize,
+        /// The limit.
+        max: usize,
+    },
     /// Mirrored memory is not implemented on this platform.
     Unsupported {
         /// What is missing.
@@ -51,6 +62,18 @@ pub enum Error {
         /// What was refused, for the message.
         what: &'static str,
     },
+    /// The call needs the free space after the write position, which an
+    /// open writable grant holds (at most one grant is open at a time).
+    GrantOpen {
+        /// What was refused, for the message.
+        what: &'static str,
+        /// Bytes of the open grant.
+        len: usize,
+        /// The method that publishes the grant (`advance_head`, `commit`).
+        publish: &'static str,
+    },
+    /// The stream was closed.
+    Closed,
     /// The memory of a ring could not be made private to this process
     /// after `fork()`; the ring is unusable in the child.
     LostAtFork,
@@ -60,8 +83,8 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    // The Miri stand-in reports its (rare) failures without an OS error.
-    #[cfg_attr(miri, allow(dead_code))]
+    // The Miri stand-in and the Windows stub report failures without one.
+    #[cfg_attr(any(miri, not(unix)), allow(dead_code))]
     pub(crate) fn os(op: &'static str, size: usize) -> Self {
         Error::Os {
             op,
@@ -83,7 +106,7 @@ impl Error {
     /// binding should report as an out-of-memory condition.
     pub fn is_out_of_memory(&self) -> bool {
         match self {
-            Error::CapacityTooLarge { .. } => true,
+            Error::CapacityTooLarge { .. } | Error::MappingLimit { .. } => true,
             Error::Os { source, .. } => source.raw_os_error() == Some(libc::ENOMEM),
             _ => false,
         }
@@ -120,6 +143,12 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::MappingLimit { size, in_use, max } => write!(
+                f,
+                "a ring of {size} bytes is refused: the process holds {in_use} memory mappings \
+                 and its limit is {max} (vm.max_map_count); picoring leaves room below it for \
+                 the allocator. Free some rings, or raise vm.max_map_count with sysctl"
+            ),
             Error::Unsupported { what } => write!(f, "not supported on this platform: {what}"),
             Error::OutOfRange {
                 arg,
@@ -131,6 +160,12 @@ impl fmt::Display for Error {
                 f,
                 "{what} would change bytes shown by a live view; release the view first"
             ),
+            Error::GrantOpen { what, len, publish } => write!(
+                f,
+                "{what} is refused while a writable view of {len} bytes is open; \
+                 publish it with {publish}(n) or release the view first"
+            ),
+            Error::Closed => write!(f, "I/O operation on closed stream"),
             Error::LostAtFork => write!(
                 f,
                 "this ring's memory could not be copied for the child process at fork(); \

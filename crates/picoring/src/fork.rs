@@ -1,37 +1,29 @@
 //! Keeping rings private across `fork()`.
 //!
 //! Mirrored pages are `MAP_SHARED`: left alone, a parent and its child
-//! would see each other's writes. Every live region is listed in a registry;
-//! a `pthread_atfork` handler makes the child's copy private:
+//! would see each other's writes. A `pthread_atfork` handler makes the
+//! child's copy private (the work itself is in `arena`):
 //!
 //! 1. *prepare* (parent, before the fork): waits until no [`ForkHold`] is
-//!    live, takes the registry lock and copies every region into one new
-//!    anonymous file;
-//! 2. *child*: maps each region's copy twice over the region's own
-//!    addresses (`MAP_FIXED`), so every pointer and view stays valid and
-//!    now shows private memory; closes the file, unlocks;
+//!    live, locks the registry of arenas and copies the *live* bytes of
+//!    every ring (from its oldest pin or tail to its head, or to the end of
+//!    its open grant) into one new anonymous file; free space is not
+//!    copied, so an idle 1 GiB ring costs a few pages, not a gigabyte;
+//! 2. *child*: maps each arena's copy over its own addresses (`MAP_FIXED`),
+//!    so every pointer and view stays valid and now shows private memory;
+//!    unlocks;
 //! 3. *parent*: closes the file, unlocks.
 //!
 //! Copying before the fork, in the parent, means nothing the parent does
 //! after the fork can reach the child. If the copy cannot be made (no
-//! memory), the child's regions are replaced by zero pages and flagged
+//! memory), the child's arenas are replaced by zero pages and flagged
 //! lost, so that rings refuse to work there rather than share memory.
 //!
 //! Work that runs without the caller's usual lock (Python's GIL, say) can
 //! hold forks off with [`hold_off_fork`]: a fork waits in *prepare* until
 //! every [`ForkHold`] is dropped, so that the child never inherits a lock
-//! held by a thread it does not have, nor a region copied halfway through
-//! a write.
-
-#[cfg(all(unix, not(miri)))]
-pub(crate) use imp::{register, unregister};
-
-// Without fork (or under Miri, whose memory is not shared mappings) there
-// is nothing to keep private.
-#[cfg(any(not(unix), miri))]
-pub(crate) fn register(_base: usize, _size: usize, _lost: &std::sync::atomic::AtomicBool) {}
-#[cfg(any(not(unix), miri))]
-pub(crate) fn unregister(_base: usize) {}
+//! held by a thread it does not have, nor a ring copied halfway through a
+//! write.
 
 /// Keeps `fork()` from starting in any thread of this process while it is
 /// alive; see [`hold_off_fork`].
@@ -50,6 +42,9 @@ pub struct ForkHold {
 /// a child process never inherits an object lock owned by a thread that
 /// does not exist in it (which would deadlock the child), nor a ring
 /// copied halfway through a write. Holding costs two atomic operations.
+///
+/// A ring changed by one thread while another forks is copied in whatever
+/// state the fork finds it; hold forks off around such changes.
 ///
 /// Never fork while holding one, and never hold two at once in one thread:
 /// either deadlocks against a fork.
@@ -73,46 +68,15 @@ impl Drop for ForkHold {
 }
 
 #[cfg(all(unix, not(miri)))]
+pub(crate) use imp::install;
+
+#[cfg(all(unix, not(miri)))]
 mod imp {
-    use std::cell::UnsafeCell;
-    use std::collections::HashMap;
-    use std::os::fd::OwnedFd;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Once;
 
-    use crate::sys;
+    use crate::arena;
 
-    struct Entry {
-        size: usize,
-        /// Where this region's copy starts in the fork file.
-        offset: usize,
-        /// The owner's flag; valid while the entry is registered.
-        lost: *const AtomicBool,
-    }
-
-    struct Registry {
-        locked: AtomicBool,
-        /// Guarded by `locked`.
-        inner: UnsafeCell<Inner>,
-    }
-
-    struct Inner {
-        regions: Option<HashMap<usize, Entry>>,
-        /// The copy made by `prepare`, consumed by `parent` / `child`.
-        fork_file: Option<OwnedFd>,
-    }
-
-    // SAFETY: `inner` is only touched between `lock()` and `unlock()`, which
-    // give exclusive access across threads.
-    unsafe impl Sync for Registry {}
-
-    static REGISTRY: Registry = Registry {
-        locked: AtomicBool::new(false),
-        inner: UnsafeCell::new(Inner {
-            regions: None,
-            fork_file: None,
-        }),
-    };
     static INSTALL: Once = Once::new();
 
     /// Live [`ForkHold`](super::ForkHold)s.
@@ -121,7 +85,7 @@ mod imp {
     static FORKING: AtomicUsize = AtomicUsize::new(0);
 
     /// Installs the fork handlers (once per process).
-    fn install() {
+    pub(crate) fn install() {
         INSTALL.call_once(|| {
             // SAFETY: the three handlers are `extern "C" fn()` that live for
             // the whole program.
@@ -150,121 +114,21 @@ mod imp {
         HOLDS.fetch_sub(1, Ordering::SeqCst);
     }
 
-    fn lock() {
-        while REGISTRY
-            .locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            std::thread::yield_now();
-        }
-    }
-
-    fn unlock() {
-        REGISTRY.locked.store(false, Ordering::Release);
-    }
-
-    /// Runs `f` with the registry, which the caller must have locked.
-    fn with_inner<R>(f: impl FnOnce(&mut Inner) -> R) -> R {
-        // SAFETY: callers hold the lock, so this is the only reference.
-        f(unsafe { &mut *REGISTRY.inner.get() })
-    }
-
-    pub(crate) fn register(base: usize, size: usize, lost: &AtomicBool) {
-        install();
-        lock();
-        with_inner(|r| {
-            r.regions.get_or_insert_with(HashMap::new).insert(
-                base,
-                Entry {
-                    size,
-                    offset: 0,
-                    lost,
-                },
-            )
-        });
-        unlock();
-    }
-
-    pub(crate) fn unregister(base: usize) {
-        lock();
-        with_inner(|r| r.regions.as_mut().and_then(|m| m.remove(&base)));
-        unlock();
-    }
-
     extern "C" fn prepare() {
         FORKING.fetch_add(1, Ordering::SeqCst);
         while HOLDS.load(Ordering::SeqCst) > 0 {
             std::thread::yield_now();
         }
-        lock();
-        with_inner(|r| {
-            r.fork_file = None;
-            let Some(regions) = r.regions.as_mut().filter(|m| !m.is_empty()) else {
-                return;
-            };
-            let mut total = 0usize;
-            for e in regions.values_mut() {
-                e.offset = total;
-                total += e.size;
-            }
-            let Ok(fd) = sys::anon_file(total) else {
-                return;
-            };
-            let Ok(copy) = sys::map_file(total, &fd) else {
-                return;
-            };
-            for (&base, e) in regions.iter() {
-                // SAFETY: `base` maps `e.size` readable bytes (the region is
-                // registered, so alive); `copy + offset` has `e.size`
-                // writable bytes of the new file; the two never overlap.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        base as *const u8,
-                        copy.as_ptr().add(e.offset),
-                        e.size,
-                    )
-                };
-            }
-            // SAFETY: the temporary mapping is ours and no longer used.
-            unsafe { sys::unmap(copy.as_ptr(), total) };
-            r.fork_file = Some(fd);
-        });
+        arena::prepare_fork();
     }
 
     extern "C" fn parent() {
-        with_inner(|r| r.fork_file = None);
-        unlock();
+        arena::after_fork_parent();
         FORKING.fetch_sub(1, Ordering::SeqCst);
     }
 
     extern "C" fn child() {
-        with_inner(|r| {
-            let file = r.fork_file.take();
-            let Some(regions) = r.regions.as_ref() else {
-                return;
-            };
-            for (&base, e) in regions {
-                let p = base as *mut u8;
-                let ok = file.as_ref().is_some_and(|fd| {
-                    // SAFETY: the region's two halves are our mappings; the
-                    // new ones replace them at the same addresses with the
-                    // same length, so every pointer into them stays valid.
-                    unsafe {
-                        sys::map_file_fixed(p, e.size, fd, e.offset).is_ok()
-                            && sys::map_file_fixed(p.add(e.size), e.size, fd, e.offset).is_ok()
-                    }
-                });
-                if !ok {
-                    // SAFETY: as above; zero pages replace the shared ones.
-                    unsafe { sys::map_zero_fixed(p, e.size * 2) };
-                    // SAFETY: the owner is alive while registered.
-                    unsafe { (*e.lost).store(true, Ordering::Relaxed) };
-                }
-            }
-            drop(file);
-        });
-        unlock();
+        arena::after_fork_child();
         // Only this thread exists in the child: no hold is live, and forks
         // that other threads of the parent had started are not ours.
         HOLDS.store(0, Ordering::SeqCst);

@@ -13,8 +13,10 @@
 //!
 //! * [`MirrorBuf`]: the mirrored memory itself.
 //! * [`Ring`]: a byte ring with monotonic 64-bit positions, the whole
-//!   capacity usable, and bookkeeping of exported views ([`Export`]) so that
-//!   memory handed to another runtime is never written over.
+//!   capacity usable, and the rules of exported views ([`ReadExport`]) and
+//!   of the write grant ([`WriteChunk`], [`GrantExport`]), so that memory
+//!   handed to another runtime is never written over and nothing is ever
+//!   published that was not written.
 //! * [`Queue`]: reserve / commit / peek / release on top of a ring.
 //! * [`ByteStream`]: [`std::io::Read`], [`Write`](std::io::Write) and
 //!   [`BufRead`](std::io::BufRead) on top of a ring.
@@ -25,14 +27,23 @@
 //! Unix systems use `shm_open` with a random name unlinked at once. Windows
 //! is not implemented yet: constructors return [`Error::Unsupported`].
 //!
+//! Rings of up to 64 KiB share anonymous files laid out so that the kernel
+//! merges neighbouring mappings: one mapping per ring, so a process holds
+//! tens of thousands of them within Linux's default `vm.max_map_count`,
+//! and a freed ring's memory is reused by the next without a system call.
+//!
 //! # fork
 //! Mirrored pages are shared mappings, which `fork()` would share between
 //! parent and child. A `pthread_atfork` handler gives the child a private
-//! copy of every live ring at the same addresses, so rings in the two
-//! processes are independent. Code that works on rings outside the lock
-//! that normally excludes forks can hold forks off with [`hold_off_fork`].
+//! copy of every ring at the same addresses, so rings in the two processes
+//! are independent; it copies only the bytes a ring still shows (readable
+//! or pinned by a view, and its open grant), so the cost of a fork follows
+//! the live data, not the capacity. Code that works on rings outside the
+//! lock that normally excludes forks can hold forks off with
+//! [`hold_off_fork`].
 #![deny(missing_docs)]
 
+mod arena;
 mod error;
 mod fork;
 mod list;
@@ -45,8 +56,8 @@ mod sys;
 
 pub use error::{Error, Result};
 pub use fork::{hold_off_fork, ForkHold};
-pub use list::PicoList;
+pub use list::{ListExport, PicoList};
 pub use mirror::{page_size, MirrorBuf, MAX_CAPACITY};
 pub use queue::Queue;
-pub use ring::{Export, Ring};
+pub use ring::{GrantExport, ReadExport, Ring, WriteChunk};
 pub use stream::ByteStream;

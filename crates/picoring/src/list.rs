@@ -6,6 +6,60 @@ use crate::error::{Error, Result};
 use crate::mirror::{round_to_pages, MAX_CAPACITY};
 use crate::sys;
 
+/// A live export of a [`PicoList`]: its first `len()` items, handed to
+/// another runtime as a raw pointer. Until it is handed back to
+/// [`PicoList::release`], those bytes never change and never move. It is
+/// not `Clone`: each export is released once.
+#[must_use = "an export freezes its bytes until it is released"]
+#[derive(Debug, PartialEq, Eq)]
+pub struct ListExport {
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: plain numbers describing a range; never dereferenced here.
+unsafe impl Send for ListExport {}
+// SAFETY: as above.
+unsafe impl Sync for ListExport {}
+
+impl ListExport {
+    /// First item shown (dangling for an empty view).
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+
+    /// Items shown.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the view shows no item.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The export as a number, for runtimes that keep one word per view;
+    /// [`ListExport::from_raw`] turns it back.
+    pub fn into_raw(self) -> u64 {
+        self.len as u64
+    }
+
+    /// Turns a number made by [`ListExport::into_raw`] back into the export,
+    /// to release it (its pointer is null).
+    ///
+    /// # Safety
+    /// `raw` must come from `into_raw` on an export of the list it will be
+    /// released to, and each such number must be turned back at most once:
+    /// releasing an export twice would unfreeze bytes that another live
+    /// view still shows.
+    pub unsafe fn from_raw(raw: u64) -> ListExport {
+        ListExport {
+            ptr: std::ptr::null(),
+            len: raw as usize,
+        }
+    }
+}
+
 /// Address space reserved by the first growth: costs no memory.
 #[cfg(not(miri))]
 const INITIAL_RESERVE: usize = if usize::BITS >= 64 { 1 << 30 } else { 1 << 24 };
@@ -376,20 +430,34 @@ impl PicoList {
         self.exports.iter().copied().max().unwrap_or(0)
     }
 
-    /// Exports the items as a raw pointer and length. Until
-    /// [`PicoList::release`] is called with the same length, those bytes
-    /// never change and the storage never moves.
-    pub fn export(&mut self) -> (*mut u8, usize) {
+    /// Exports the items. Until [`PicoList::release`] is called with the
+    /// result, those bytes never change and the storage never moves.
+    ///
+    /// ```
+    /// let mut list = picoring::PicoList::new();
+    /// list.extend_from_slice(b"abc").unwrap();
+    /// let view = list.export();
+    /// assert_eq!(view.len(), 3);
+    /// assert!(list.set(0, b'x').is_err(), "the view shows that byte");
+    /// list.push(b'd').unwrap(); // growth is fine: the items never move
+    /// assert!(list.release(view));
+    /// list.set(0, b'x').unwrap();
+    /// ```
+    pub fn export(&mut self) -> ListExport {
         self.exports.push(self.len);
         let p = self
             .base
             .map_or(NonNull::dangling().as_ptr(), |b| b.as_ptr());
-        (p, self.len)
+        ListExport {
+            ptr: p,
+            len: self.len,
+        }
     }
 
-    /// Ends an export of `len` bytes; false if there was none.
-    pub fn release(&mut self, len: usize) -> bool {
-        match self.exports.iter().position(|&l| l == len) {
+    /// Ends an export; false if no live export had its length (nothing
+    /// changes then).
+    pub fn release(&mut self, export: ListExport) -> bool {
+        match self.exports.iter().position(|&l| l == export.len) {
             Some(i) => {
                 self.exports.swap_remove(i);
                 true
@@ -453,15 +521,16 @@ mod tests {
     fn exports_freeze_the_bytes_they_show() {
         let mut l = PicoList::new();
         l.extend_from_slice(b"abc").unwrap();
-        let (_, n) = l.export();
-        assert_eq!(n, 3);
+        let e = l.export();
+        assert_eq!(e.len(), 3);
         assert!(matches!(l.set(1, 0), Err(Error::Pinned { .. })));
         assert!(matches!(l.pop(), Err(Error::Pinned { .. })));
         l.push(b'd').unwrap();
         l.set(3, b'D').unwrap();
         assert_eq!(l.pop().unwrap(), Some(b'D'));
-        assert!(l.release(3));
-        assert!(!l.release(3));
+        assert!(l.release(e));
+        // SAFETY: no export of 3 bytes is live: the stray release is refused.
+        assert!(!l.release(unsafe { ListExport::from_raw(3) }));
         l.clear().unwrap();
         assert!(l.is_empty());
         l.push(5).unwrap();

@@ -11,8 +11,8 @@
 //! contiguous slice, however it wraps.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::arena::{self, Slot};
 use crate::error::{Error, Result};
 use crate::sys;
 
@@ -41,8 +41,10 @@ pub(crate) fn round_to_pages(n: usize) -> Option<usize> {
 /// A region of `len()` bytes mapped twice, back to back: byte `i` of the
 /// first half is byte `i` of the second half.
 ///
-/// The memory starts zeroed. It is freed when the value is dropped. After
-/// `fork()` the child gets its own private copy (see the crate docs).
+/// The memory starts zeroed. It is given back when the value is dropped.
+/// Small regions share arenas with others (one kernel mapping each, see
+/// the crate docs). After `fork()` the child gets its own private copy of
+/// the bytes the owner marked live.
 ///
 /// ```
 /// let m = picoring::MirrorBuf::new(1).unwrap();
@@ -61,16 +63,18 @@ pub struct MirrorBuf {
     base: NonNull<u8>,
     /// Bytes in one half: a positive multiple of the page size.
     size: usize,
-    /// Set in a child process when its private copy could not be made at
-    /// fork time. Boxed so its address is stable for the fork registry.
-    lost: Box<AtomicBool>,
+    /// Where the memory comes from.
+    slot: Slot,
+    /// False when the owner vouches that nothing was ever written, so that
+    /// the memory need not be wiped when it is given back.
+    touched: bool,
 }
 
-// SAFETY: `MirrorBuf` owns its mapping exclusively (like a `Box<[u8]>`); the
+// SAFETY: `MirrorBuf` owns its memory exclusively (like a `Box<[u8]>`); the
 // raw pointer is never shared with another owner, so moving it to another
 // thread is sound.
 unsafe impl Send for MirrorBuf {}
-// SAFETY: `&MirrorBuf` only reads `base`, `size` and an atomic flag.
+// SAFETY: `&MirrorBuf` only reads `base`, `size` and atomics.
 unsafe impl Sync for MirrorBuf {}
 
 impl MirrorBuf {
@@ -88,10 +92,13 @@ impl MirrorBuf {
             requested: min_len,
             max: MAX_CAPACITY,
         })?;
-        let base = sys::map_mirror(size).map_err(|e| e.for_request(min_len))?;
-        let lost = Box::new(AtomicBool::new(false));
-        crate::fork::register(base.as_ptr() as usize, size, &lost);
-        Ok(MirrorBuf { base, size, lost })
+        let m = arena::map(size).map_err(|e| e.for_request(min_len))?;
+        Ok(MirrorBuf {
+            base: m.base,
+            size,
+            slot: m.slot,
+            touched: true,
+        })
     }
 
     /// Bytes in one half of the mirror.
@@ -107,8 +114,23 @@ impl MirrorBuf {
 
     /// True in a child process whose private copy could not be made at
     /// fork time: the memory then reads as zeros and must not be used.
+    #[inline]
     pub fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::Relaxed)
+        self.slot.is_lost()
+    }
+
+    /// Marks the `len` bytes from offset `off` (wrapping past the end of
+    /// the first half) as what a child process must see after `fork()`;
+    /// the rest is not copied for it. Starts empty.
+    #[inline]
+    pub(crate) fn set_live(&self, off: usize, len: usize) {
+        debug_assert!(off < self.size && len <= self.size);
+        self.slot.set_live(off, len);
+    }
+
+    /// Tells the drop that nothing was ever written to the memory.
+    pub(crate) fn set_untouched(&mut self) {
+        self.touched = false;
     }
 
     /// Makes the other half show the `len` bytes just written at offset
@@ -136,10 +158,8 @@ impl MirrorBuf {
 
 impl Drop for MirrorBuf {
     fn drop(&mut self) {
-        crate::fork::unregister(self.base.as_ptr() as usize);
-        // SAFETY: the two mappings are ours, and `&mut self` means no slice
-        // borrowed from this value is alive.
-        unsafe { sys::unmap(self.base.as_ptr(), self.size * 2) };
+        // `&mut self` means no slice borrowed from this value is alive.
+        self.slot.free(!self.touched);
     }
 }
 

@@ -1,17 +1,17 @@
-//! Bookkeeping of exported views (guarantee G2: stable views).
+//! The positions that live exported views hold on to (guarantee G2).
 
-/// The positions that live exported views hold on to.
+/// A multiset of positions: the start of every live export.
 ///
-/// * Every view pins its start position: the writer may not wrap around
-///   onto it, so `free = capacity - (head - min(tail, oldest pin))`.
-/// * A writable view also fences its end: nothing is pushed below the
-///   highest fence, because the view's owner is writing there.
+/// The writer may not wrap around onto the oldest one, so a ring's room is
+/// `capacity - (head - min(tail, oldest))`. Views are mostly taken at the
+/// current tail, which only grows, so the common cases are a push at the
+/// end and a bump of the last count.
+///
+/// Invariant: `starts` is sorted by position, strictly ascending, and every
+/// count is at least 1.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Pins {
-    /// Start positions with their counts, sorted ascending.
     starts: Vec<(u64, u32)>,
-    /// End positions of live writable views (unsorted; few).
-    fences: Vec<u64>,
 }
 
 impl Pins {
@@ -21,16 +21,10 @@ impl Pins {
         self.starts.first().map(|&(p, _)| p)
     }
 
-    /// The highest end of a live writable view, or 0.
-    #[inline]
-    pub(crate) fn fence(&self) -> u64 {
-        self.fences.iter().copied().max().unwrap_or(0)
-    }
-
     /// True when no view is alive.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.starts.is_empty() && self.fences.is_empty()
+        self.starts.is_empty()
     }
 
     /// Number of live views.
@@ -38,9 +32,9 @@ impl Pins {
         self.starts.iter().map(|&(_, n)| n as usize).sum()
     }
 
+    /// Pins `pos` once more.
+    #[inline]
     pub(crate) fn add(&mut self, pos: u64) {
-        // Views are mostly taken at the current tail, which only grows: the
-        // common case is a push at the end, or a bump of the last count.
         match self.starts.last_mut() {
             Some((p, n)) if *p == pos => *n += 1,
             Some(&mut (p, _)) if p > pos => match self.starts.binary_search_by_key(&pos, |e| e.0) {
@@ -49,35 +43,31 @@ impl Pins {
             },
             _ => self.starts.push((pos, 1)),
         }
+        self.check();
     }
 
-    /// Removes one pin at `pos`; false if there was none.
+    /// Removes one pin at `pos`; false (and no change) if there was none.
+    #[inline]
     pub(crate) fn remove(&mut self, pos: u64) -> bool {
-        match self.starts.binary_search_by_key(&pos, |e| e.0) {
-            Ok(i) => {
-                self.starts[i].1 -= 1;
-                if self.starts[i].1 == 0 {
-                    self.starts.remove(i);
-                }
-                true
-            }
-            Err(_) => false,
+        let i = match self.starts.last() {
+            Some(&(p, _)) if p == pos => self.starts.len() - 1,
+            _ => match self.starts.binary_search_by_key(&pos, |e| e.0) {
+                Ok(i) => i,
+                Err(_) => return false,
+            },
+        };
+        self.starts[i].1 -= 1;
+        if self.starts[i].1 == 0 {
+            self.starts.remove(i);
         }
+        self.check();
+        true
     }
 
-    pub(crate) fn add_fence(&mut self, end: u64) {
-        self.fences.push(end);
-    }
-
-    /// Removes one fence at `end`; false if there was none.
-    pub(crate) fn remove_fence(&mut self, end: u64) -> bool {
-        match self.fences.iter().position(|&e| e == end) {
-            Some(i) => {
-                self.fences.swap_remove(i);
-                true
-            }
-            None => false,
-        }
+    #[inline]
+    fn check(&self) {
+        debug_assert!(self.starts.windows(2).all(|w| w[0].0 < w[1].0));
+        debug_assert!(self.starts.iter().all(|&(_, n)| n > 0));
     }
 }
 
@@ -89,32 +79,41 @@ mod tests {
     fn multiset_of_starts() {
         let mut p = Pins::default();
         assert_eq!(p.oldest(), None);
+        assert!(p.is_empty());
         p.add(10);
         p.add(10);
         p.add(5);
         p.add(20);
+        p.add(15);
         assert_eq!(p.oldest(), Some(5));
-        assert_eq!(p.count(), 4);
+        assert_eq!(p.count(), 5);
+        assert!(!p.is_empty());
         assert!(p.remove(5));
         assert_eq!(p.oldest(), Some(10));
         assert!(p.remove(10));
-        assert_eq!(p.oldest(), Some(10));
+        assert_eq!(p.oldest(), Some(10), "10 was pinned twice");
         assert!(p.remove(10));
-        assert_eq!(p.oldest(), Some(20));
-        assert!(!p.remove(10));
+        assert_eq!(p.oldest(), Some(15));
+        assert!(!p.remove(10), "no pin left at 10");
+        assert_eq!(p.count(), 2);
         assert!(p.remove(20));
+        assert!(p.remove(15));
         assert_eq!(p.oldest(), None);
+        assert!(p.is_empty());
+        assert!(!p.remove(15));
     }
 
     #[test]
-    fn fences_track_the_highest_end() {
+    fn pins_added_out_of_order_stay_sorted() {
         let mut p = Pins::default();
-        assert_eq!(p.fence(), 0);
-        p.add_fence(30);
-        p.add_fence(50);
-        assert_eq!(p.fence(), 50);
-        assert!(p.remove_fence(50));
-        assert_eq!(p.fence(), 30);
-        assert!(!p.remove_fence(50));
+        for pos in [7u64, 3, 9, 1, 3, 8, 2] {
+            p.add(pos);
+        }
+        let mut seen = Vec::new();
+        while let Some(o) = p.oldest() {
+            seen.push(o);
+            assert!(p.remove(o));
+        }
+        assert_eq!(seen, [1, 2, 3, 3, 7, 8, 9]);
     }
 }

@@ -1,21 +1,23 @@
 //! A reservation-based byte queue over a [`Ring`].
 
-use crate::error::Result;
-use crate::ring::Ring;
+use crate::error::{Error, Result};
+use crate::ring::{GrantExport, Ring, WriteChunk};
 
 /// A FIFO byte queue written in place and read in place.
 ///
-/// Writers [`reserve`](Queue::reserve) space, fill it and
-/// [`commit`](Queue::commit) it; readers [`peek`](Queue::peek) at everything
-/// queued as one slice and [`release`](Queue::release) what they used.
+/// Writers [`reserve`](Queue::reserve) exactly the space they need, fill it
+/// and [`commit`](Queue::commit) it; readers [`peek`](Queue::peek) at
+/// everything queued as one slice and [`release`](Queue::release) what they
+/// used. A reservation is the ring's grant (see [`Ring`]'s rules): one at a
+/// time, ended by its commit.
 ///
 /// ```
 /// use picoring::Queue;
 ///
 /// let mut q = Queue::with_capacity(1024).unwrap();
-/// if let Some(buf) = q.reserve(2) {
+/// if let Some(mut buf) = q.reserve(2).unwrap() {
 ///     buf.copy_from_slice(&[10, 20]);
-///     q.commit(2).unwrap();
+///     buf.commit(2).unwrap();
 /// }
 /// assert_eq!(q.peek(), &[10, 20]);
 /// let n = q.peek().len();
@@ -38,21 +40,65 @@ impl Queue {
         })
     }
 
-    /// `n` bytes of free space to write into, or `None` if fewer are free.
-    pub fn reserve(&mut self, n: usize) -> Option<&mut [u8]> {
-        let space = self.ring.writable_slice();
-        if space.len() < n {
-            return None;
+    /// Checks a reservation of `n` bytes: `Ok(false)` if fewer are free now.
+    fn check_reserve(&self, n: usize) -> Result<bool> {
+        if n > self.ring.capacity() {
+            return Err(Error::OutOfRange {
+                arg: "n",
+                requested: n,
+                limit: self.ring.capacity(),
+                what: "the capacity",
+            });
         }
-        Some(&mut space[..n])
+        if let Some(len) = self.ring.grant_len() {
+            return Err(Error::GrantOpen {
+                what: "a second reservation",
+                len,
+                publish: "commit",
+            });
+        }
+        Ok(n <= self.ring.free())
     }
 
-    /// Publishes `n` bytes written into the last reservation.
+    /// Exactly `n` bytes of free space to write into, or `None` if fewer
+    /// are free now (nothing changes then). Dropping the chunk without
+    /// committing abandons the reservation.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if `n` exceeds the capacity (it could never
+    /// fit); [`Error::GrantOpen`] while an exported reservation is open.
+    pub fn reserve(&mut self, n: usize) -> Result<Option<WriteChunk<'_>>> {
+        if !self.check_reserve(n)? {
+            return Ok(None);
+        }
+        self.ring.grant(Some(n)).map(Some)
+    }
+
+    /// Like [`Queue::reserve`], exported: publish with [`Queue::commit`],
+    /// hand the export back to [`Queue::release_reservation`] once the
+    /// view is gone.
+    ///
+    /// # Errors
+    /// As [`Queue::reserve`].
+    pub fn export_reserve(&mut self, n: usize) -> Result<Option<GrantExport>> {
+        if !self.check_reserve(n)? {
+            return Ok(None);
+        }
+        self.ring.export_grant(Some(n)).map(Some)
+    }
+
+    /// Publishes `n` bytes written into the open reservation, and ends it.
     ///
     /// # Errors
     /// As [`Ring::advance_head`].
     pub fn commit(&mut self, n: usize) -> Result<()> {
         self.ring.advance_head(n)
+    }
+
+    /// Ends an exported reservation (abandoned if not committed); true if
+    /// it was still open.
+    pub fn release_reservation(&mut self, export: GrantExport) -> bool {
+        self.ring.release_grant(export)
     }
 
     /// Everything queued, as one slice.
@@ -68,7 +114,7 @@ impl Queue {
         self.ring.advance_tail(n)
     }
 
-    /// Appends one byte; false if full.
+    /// Appends one byte; false if full (or a reservation is open).
     pub fn push(&mut self, byte: u8) -> bool {
         self.ring.push(byte)
     }
@@ -78,7 +124,7 @@ impl Queue {
         self.ring.pop()
     }
 
-    /// Appends all of `data` or nothing.
+    /// Appends all of `data` or nothing (see [`Ring::push_slice`]).
     pub fn push_slice(&mut self, data: &[u8]) -> bool {
         self.ring.push_slice(data)
     }
@@ -103,13 +149,44 @@ impl Queue {
         self.ring.capacity()
     }
 
-    /// The ring underneath.
+    /// The ring underneath: views, positions, and what the ring does.
     pub fn as_ring(&self) -> &Ring {
         &self.ring
     }
 
-    /// The ring underneath, mutably.
+    /// The ring underneath, mutably. Its grant is the queue's reservation.
     pub fn as_ring_mut(&mut self) -> &mut Ring {
         &mut self.ring
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserve_is_exact_and_refusals_change_nothing() {
+        let mut q = Queue::with_capacity(8).unwrap();
+        assert!(q.push_slice(b"abcde"));
+        assert!(q.reserve(4).unwrap().is_none(), "only 3 are free");
+        assert!(matches!(
+            q.reserve(9),
+            Err(Error::OutOfRange { limit: 8, .. })
+        ));
+        let r = q.export_reserve(2).unwrap().unwrap();
+        assert_eq!(r.len(), 2);
+        let err = q.export_reserve(1).unwrap_err();
+        assert!(err.to_string().contains("commit(n)"), "{err}");
+        assert!(q.reserve(1).is_err(), "one reservation at a time");
+        assert!(q.push_slice(b""), "empty push: fine, changes nothing");
+        assert!(q.commit(3).is_err(), "more than reserved");
+        assert_eq!(q.as_ring().grant_len(), Some(2));
+        q.commit(1).unwrap();
+        assert!(
+            q.commit(1).is_err(),
+            "the reservation ended with its commit"
+        );
+        assert!(!q.release_reservation(r));
+        assert_eq!(q.len(), 6);
     }
 }

@@ -1,4 +1,6 @@
-//! The byte ring: monotonic positions over a [`MirrorBuf`].
+//! The byte ring: monotonic positions over a [`MirrorBuf`], and the one
+//! state machine of views and grants (guarantees G2 and G3).
+//! See [`Ring`] for the rules.
 
 use std::ptr;
 
@@ -6,30 +8,170 @@ use crate::error::{Error, Result};
 use crate::mirror::MirrorBuf;
 use crate::pins::Pins;
 
-/// A view of a [`Ring`]'s memory handed out as a raw pointer, for bindings
-/// that export memory to another runtime (Python's buffer protocol).
+/// A live readable export of a [`Ring`]: a view of its readable bytes
+/// handed to another runtime (Python's buffer protocol, say) as a raw
+/// pointer.
 ///
-/// The ring records every export until [`Ring::release`] is called with it,
-/// and never writes over the bytes it shows: pushes that would are refused.
-/// The pointer stays valid for `len` bytes as long as the ring is alive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Export {
-    /// Position of the first byte shown.
-    pub start: u64,
-    /// First byte of the view.
-    pub ptr: *mut u8,
-    /// Bytes shown.
-    pub len: usize,
-    /// True for a view of free space that its owner writes into.
-    pub writable: bool,
+/// Until it is handed back to [`Ring::release`], the ring never writes
+/// over the bytes it shows. It is not `Clone`: each export is released
+/// once.
+#[must_use = "an export pins its bytes until it is released"]
+#[derive(Debug, PartialEq, Eq)]
+pub struct ReadExport {
+    start: u64,
+    ptr: *const u8,
+    len: usize,
 }
 
-// SAFETY: an `Export` is plain data describing a range; it never
-// dereferences its pointer, and the ring it came from stays the only owner
-// of the memory.
-unsafe impl Send for Export {}
+// SAFETY: an export describes a range of the ring's memory; it never
+// dereferences its pointer itself, and the ring stays the only owner.
+unsafe impl Send for ReadExport {}
 // SAFETY: as above: shared references only read the numbers.
-unsafe impl Sync for Export {}
+unsafe impl Sync for ReadExport {}
+
+impl ReadExport {
+    /// First byte shown. Valid for [`len`](Self::len) bytes while the ring
+    /// is alive and the export is not released.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+
+    /// Bytes shown.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the view shows no byte.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The export as a number, for runtimes that store one word per view
+    /// (`Py_buffer.internal`); [`ReadExport::from_raw`] turns it back.
+    pub fn into_raw(self) -> u64 {
+        self.start
+    }
+
+    /// Turns a number made by [`ReadExport::into_raw`] back into the export,
+    /// to release it. The result only serves [`Ring::release`]: its pointer
+    /// is null and its length 0.
+    ///
+    /// # Safety
+    /// `raw` must come from `into_raw` on an export of the ring it will be
+    /// released to, and each such number must be turned back at most once:
+    /// releasing an export twice would unpin bytes that another live view
+    /// still shows.
+    pub unsafe fn from_raw(raw: u64) -> ReadExport {
+        ReadExport {
+            start: raw,
+            ptr: ptr::null(),
+            len: 0,
+        }
+    }
+}
+
+/// The open grant of a [`Ring`], exported: free space handed out for
+/// writing in place, as a raw pointer, for runtimes that write through it
+/// (a socket's `recv_into`, say).
+///
+/// Publish what was written with [`Ring::advance_head`]; hand the export
+/// back to [`Ring::release_grant`] when the view is gone (which abandons
+/// the grant if it was not published).
+#[must_use = "an open grant refuses pushes until it is published or released"]
+#[derive(Debug, PartialEq, Eq)]
+pub struct GrantExport {
+    start: u64,
+    seq: u64,
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: as for `ReadExport`.
+unsafe impl Send for GrantExport {}
+// SAFETY: as for `ReadExport`.
+unsafe impl Sync for GrantExport {}
+
+impl GrantExport {
+    /// First byte of the granted space. Valid for [`len`](Self::len) bytes
+    /// while the ring is alive; the ring writes none of them while the
+    /// grant is open.
+    pub fn as_mut_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// Bytes granted.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for a grant of no byte.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The open grant, borrowed: free space of a [`Ring`] to write into in
+/// place. [`commit`](WriteChunk::commit) publishes a prefix of it; dropping
+/// the chunk without committing abandons the grant.
+///
+/// ```
+/// let mut ring = picoring::Ring::with_capacity(8).unwrap();
+/// let mut chunk = ring.grant(Some(4)).unwrap();
+/// chunk[..2].copy_from_slice(b"hi");
+/// chunk.commit(2).unwrap();
+/// assert_eq!(ring.as_slice(), b"hi");
+/// ```
+#[derive(Debug)]
+pub struct WriteChunk<'a> {
+    ring: &'a mut Ring,
+    seq: u64,
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl WriteChunk<'_> {
+    /// Publishes the first `n` bytes of the chunk and ends the grant.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if `n` is more than the chunk; the grant is
+    /// then abandoned (the chunk is gone) and nothing is published.
+    pub fn commit(self, n: usize) -> Result<()> {
+        self.ring.advance_head(n)
+    }
+}
+
+impl std::ops::Deref for WriteChunk<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the chunk is the open grant: `len` bytes of the ring's
+        // free space that nothing else reads or writes while the ring is
+        // mutably borrowed by the chunk; its bytes are initialised (the
+        // memory starts zeroed).
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl std::ops::DerefMut for WriteChunk<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `deref`, and `&mut self` makes it exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for WriteChunk<'_> {
+    fn drop(&mut self) {
+        self.ring.end_grant(self.seq);
+    }
+}
+
+/// The open grant.
+#[derive(Debug, Clone, Copy)]
+struct Grant {
+    /// Bytes granted from `head`. Invariant: `len <= room()`.
+    len: usize,
+    /// Tells this grant from earlier ones, whose exports may still be live.
+    seq: u64,
+}
 
 /// Where an idle ring restarts in its memory (see `Ring::rewind_if_idle`).
 const REWIND_OFFSET: usize = 2048;
@@ -39,6 +181,39 @@ const REWIND_OFFSET: usize = 2048;
 /// Positions are monotonic 64-bit counters: `head` is where the next byte is
 /// written, `tail` where the next byte is read, `len() == head - tail`, and
 /// the whole capacity is usable.
+///
+/// # Views and grants
+///
+/// Memory handed to someone else is either a *readable export* (a view of
+/// readable bytes) or the *grant* (free space handed out for writing in
+/// place). The rules, which every type of the crate builds on:
+///
+/// ```text
+///                    export_readable()          release(ReadExport)
+///   readable:  ──────────────────────────▶ pin ──────────────────────▶ unpinned
+///
+///                grant(n) / export_grant(n)
+///   grant:   none ───────────────────────────▶ open(n) ──┐
+///             ▲  ◀── advance_head(k), k <= n: k published │
+///             └───── abandoned: the chunk or the export ◀─┘
+///                    released before publishing
+/// ```
+///
+/// * Every live export pins its start position: the writer never wraps
+///   onto it, so the bytes it shows never change (`room() = capacity -
+///   (head - min(tail, oldest pin))`). Consuming stays allowed; the space
+///   comes back when the view goes.
+/// * At most one grant is open. It covers `[head, head + n)`; while it is
+///   open, pushes are refused (they would write into it) and asking for a
+///   second grant fails with [`Error::GrantOpen`].
+/// * `advance_head(k)` publishes `k <= n` bytes of the open grant and ends
+///   it. Nothing else ever publishes bytes that were not pushed: with no
+///   grant open only `advance_head(0)` is accepted (and does nothing).
+/// * Releasing the grant's export (or dropping its [`WriteChunk`]) before
+///   publishing abandons it. Releasing it after publishing only unpins it.
+/// * A call that is refused changes nothing, and so does an empty push.
+/// * Exports are tokens ([`ReadExport`], [`GrantExport`]) that the release
+///   consumes: none can be released twice.
 ///
 /// ```
 /// use picoring::Ring;
@@ -58,22 +233,23 @@ pub struct Ring {
     buf: MirrorBuf,
     /// Logical capacity: `1 ..= buf.len()`.
     capacity: usize,
-    /// Write position. Invariant: `tail <= head` and
-    /// `head - min(tail, pins.oldest()) <= capacity`.
+    /// Write position. Invariants: `tail <= head`, and
+    /// `head + grant.len - min(tail, pins.oldest()) <= capacity`.
     head: u64,
     /// Read position.
     tail: u64,
     /// Memory offsets (`< buf.len()`) of `head` and `tail`, kept up to date
     /// so that no operation divides. Invariant:
     /// `(tail_off + len()) % buf.len() == head_off`. They follow the
-    /// positions, except that an idle ring (empty, no live export, nothing
-    /// handed out for writing) restarts at offset 0: see [`Ring::rewind_if_idle`].
+    /// positions, except that an idle ring restarts near the start of its
+    /// memory: see [`Ring::rewind_if_idle`].
     head_off: usize,
     tail_off: usize,
-    /// Highest position handed out for writing by [`Ring::writable_slice`]
-    /// or a writable export: `advance_head` may publish up to here, never
-    /// beyond, so bytes that nobody wrote are never shown as new.
-    granted: u64,
+    /// The open grant, if any: `[head, head + len)`.
+    grant: Option<Grant>,
+    /// Grants ever opened (numbers them).
+    grants: u64,
+    /// Start positions of live exports.
     pins: Pins,
 }
 
@@ -86,16 +262,19 @@ impl Ring {
     /// [`Error::Os`] when the system cannot give the memory.
     pub fn with_capacity(capacity: usize) -> Result<Ring> {
         let buf = MirrorBuf::new(capacity)?;
-        Ok(Ring {
+        let ring = Ring {
             buf,
             capacity,
             head: 0,
             tail: 0,
             head_off: 0,
             tail_off: 0,
-            granted: 0,
+            grant: None,
+            grants: 0,
             pins: Pins::default(),
-        })
+        };
+        ring.note_live();
+        Ok(ring)
     }
 
     /// The most bytes the ring holds.
@@ -139,6 +318,12 @@ impl Ring {
         self.tail
     }
 
+    /// Bytes of the open grant, or `None` when no grant is open.
+    #[inline]
+    pub fn grant_len(&self) -> Option<usize> {
+        self.grant.map(|g| g.len)
+    }
+
     /// True if this is a child process whose copy of the ring could not be
     /// made at `fork()`: the ring must not be used.
     pub fn is_lost(&self) -> bool {
@@ -154,15 +339,14 @@ impl Ring {
         }
     }
 
-    /// Space from `head` on that nothing uses: what a writable view may
-    /// cover.
+    /// Space from `head` on that nothing uses: what a grant may cover.
     #[inline]
     fn room(&self) -> usize {
         self.capacity - (self.head - self.floor()) as usize
     }
 
     /// Bytes a push can take now: the capacity minus what is readable and
-    /// what live views still show; 0 while a writable view is alive.
+    /// what live views still show; 0 while a grant is open.
     ///
     /// ```
     /// let mut ring = picoring::Ring::with_capacity(10).unwrap();
@@ -171,7 +355,7 @@ impl Ring {
     /// ```
     #[inline]
     pub fn free(&self) -> usize {
-        if self.head < self.pins.fence() {
+        if self.grant.is_some() {
             0
         } else {
             self.room()
@@ -202,34 +386,58 @@ impl Ring {
     }
 
     #[inline]
-    fn check_offsets(&self) {
+    fn check_invariants(&self) {
+        debug_assert!(self.tail <= self.head);
         debug_assert_eq!(
             (self.tail_off + self.len()) % self.buf.len(),
             self.head_off,
             "offsets out of step with positions"
         );
+        debug_assert!(
+            self.head + self.grant.map_or(0, |g| g.len) as u64 - self.floor()
+                <= self.capacity as u64,
+            "the writer reached bytes still in use"
+        );
+    }
+
+    /// Tells the fork handler which bytes a child process can see: from
+    /// the floor (the oldest pin or the tail) to the head, or to the end of
+    /// the open grant. Called after every change of positions, pins or
+    /// grant, so that `fork()` copies only live data, never free space.
+    #[inline]
+    fn note_live(&self) {
+        self.check_invariants();
+        let floor = self.floor();
+        let back = (self.tail - floor) as usize;
+        let off = if back <= self.tail_off {
+            self.tail_off - back
+        } else {
+            self.tail_off + self.buf.len() - back
+        };
+        let end = self.head + self.grant.map_or(0, |g| g.len) as u64;
+        self.buf.set_live(off, (end - floor) as usize);
     }
 
     #[inline]
     fn bump_head(&mut self, n: usize) {
         self.head += n as u64;
         self.head_off = self.wrapped(self.head_off, n);
-        self.check_offsets();
+        self.note_live();
     }
 
     #[inline]
     fn bump_tail(&mut self, n: usize) {
         self.tail += n as u64;
         self.tail_off = self.wrapped(self.tail_off, n);
-        self.check_offsets();
         self.rewind_if_idle();
+        self.note_live();
     }
 
-    /// When the ring is empty, no export is live and nothing is handed out
-    /// for writing, no byte of its memory is in use: reading and writing
-    /// restart near the start of the memory. A ring that is drained
-    /// regularly then keeps reusing the same, cache-warm pages instead of
-    /// walking through all of its memory. Positions are unaffected.
+    /// When the ring is empty, no export is live and no grant is open, no
+    /// byte of its memory is in use: reading and writing restart near the
+    /// start of the memory. A ring that is drained regularly then keeps
+    /// reusing the same, cache-warm pages instead of walking through all of
+    /// its memory. Positions are unaffected.
     ///
     /// The restart point is half a page in, not 0: buffers that data is
     /// copied to or from (Python `bytes`, large allocations) mostly start a
@@ -238,7 +446,7 @@ impl Ring {
     /// aliasing") runs many times slower on x86.
     #[inline]
     fn rewind_if_idle(&mut self) {
-        if self.head == self.tail && self.granted <= self.head && self.pins.is_empty() {
+        if self.head == self.tail && self.grant.is_none() && self.pins.is_empty() {
             let start = REWIND_OFFSET % self.buf.len();
             self.head_off = start;
             self.tail_off = start;
@@ -263,23 +471,23 @@ impl Ring {
     }
 
     /// Copies `data` to `head` and publishes it. The caller has checked
-    /// `data.len() <= free()`.
+    /// that no grant is open and `data.len() <= room()`.
     #[inline]
     fn write_at_head(&mut self, data: &[u8]) {
-        debug_assert!(data.len() <= self.room());
+        debug_assert!(self.grant.is_none() && data.len() <= self.room());
         // The destination starts in the first half and spans at most
         // `capacity <= buf.len()` bytes, so it lies inside the mirror. It is
         // free space (past `head`, short of the floor), which no slice of
-        // ours borrows and no live export shows (the caller checked `free()`).
+        // ours borrows, no live export shows and no grant covers.
         // SAFETY: in bounds and unaliased as above; `&mut self` means `data`
         // cannot be a borrow of the ring.
         unsafe { ptr::copy_nonoverlapping(data.as_ptr(), self.ptr_at(self.head_off), data.len()) };
         self.buf.sync(self.head_off, data.len());
         self.bump_head(data.len());
-        self.granted = self.head;
     }
 
-    /// Appends one byte; false (and no change) if there is no room.
+    /// Appends one byte; false (and no change) if there is no room or a
+    /// grant is open.
     ///
     /// ```
     /// let mut ring = picoring::Ring::with_capacity(1).unwrap();
@@ -292,16 +500,16 @@ impl Ring {
         if self.free() == 0 {
             return false;
         }
-        // SAFETY: `free() >= 1`, so the byte at `head` is free space inside
-        // the mapping (see `write_at_head`).
+        // SAFETY: `free() >= 1` and no grant is open, so the byte at `head`
+        // is free space inside the mapping (see `write_at_head`).
         unsafe { *self.ptr_at(self.head_off) = byte };
         self.buf.sync(self.head_off, 1);
         self.bump_head(1);
-        self.granted = self.head;
         true
     }
 
-    /// Appends all of `data`, or nothing if it does not fit.
+    /// Appends all of `data`, or nothing if it does not fit or a grant is
+    /// open. Empty data always succeeds and changes nothing.
     ///
     /// ```
     /// let mut ring = picoring::Ring::with_capacity(4).unwrap();
@@ -311,6 +519,9 @@ impl Ring {
     /// ```
     #[inline]
     pub fn push_slice(&mut self, data: &[u8]) -> bool {
+        if data.is_empty() {
+            return true;
+        }
         if data.len() > self.free() {
             return false;
         }
@@ -318,7 +529,8 @@ impl Ring {
         true
     }
 
-    /// Appends as much of `data` as fits; returns how many bytes went in.
+    /// Appends as much of `data` as fits; returns how many bytes went in
+    /// (0 while a grant is open).
     ///
     /// ```
     /// let mut ring = picoring::Ring::with_capacity(4).unwrap();
@@ -328,7 +540,9 @@ impl Ring {
     #[inline]
     pub fn push_partial(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
-        self.write_at_head(&data[..n]);
+        if n > 0 {
+            self.write_at_head(&data[..n]);
+        }
         n
     }
 
@@ -337,8 +551,9 @@ impl Ring {
     /// Returns how many bytes were dropped, old and new.
     ///
     /// # Errors
-    /// [`Error::Pinned`] if it would drop bytes that a live export shows or
-    /// write where a writable export is; nothing changes then.
+    /// [`Error::Pinned`] if it would drop bytes that a live export shows,
+    /// [`Error::GrantOpen`] while a grant is open; nothing changes then.
+    /// Empty data changes nothing and returns 0.
     ///
     /// ```
     /// let mut ring = picoring::Ring::with_capacity(4).unwrap();
@@ -349,10 +564,11 @@ impl Ring {
     /// assert_eq!(ring.as_slice(), b"3456");
     /// ```
     pub fn push_overwrite(&mut self, data: &[u8]) -> Result<usize> {
-        if self.head < self.pins.fence() {
-            return Err(Error::Pinned {
-                what: "push_overwrite",
-            });
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if let Some(g) = self.grant {
+            return Err(self.grant_open("push_overwrite", g));
         }
         let skipped = data.len().saturating_sub(self.capacity);
         let data = &data[skipped..];
@@ -364,8 +580,8 @@ impl Ring {
             });
         }
         let dropped = needed_tail.saturating_sub(self.tail) as usize;
-        if needed_tail > self.tail {
-            self.bump_tail((needed_tail - self.tail) as usize);
+        if dropped > 0 {
+            self.bump_tail(dropped);
         }
         self.write_at_head(data);
         Ok(skipped + dropped)
@@ -425,46 +641,151 @@ impl Ring {
     pub fn as_slice(&self) -> &[u8] {
         // `[tail, head)` starts in the first half and is at most
         // `capacity <= buf.len()` long; the memory starts zeroed and `head`
-        // only passes bytes copied in or handed out for writing.
+        // only passes bytes copied in or published from the grant.
         // SAFETY: in bounds and initialised as above; `&self` excludes every
         // `&mut` method, so nothing writes these bytes meanwhile.
         unsafe { std::slice::from_raw_parts(self.ptr_at(self.tail_off), self.len()) }
     }
 
-    /// The free space after `head`, as one slice, for writing in place;
-    /// publish what was written with [`Ring::advance_head`].
+    /// Opens the grant over `n` bytes of free space (all of it for `None`)
+    /// and borrows it as a [`WriteChunk`]: write into it, then
+    /// [`commit`](WriteChunk::commit) what was written. Its bytes are
+    /// unspecified until written (whatever the memory last held, or zeros).
+    ///
+    /// # Errors
+    /// [`Error::GrantOpen`] while an exported grant is open;
+    /// [`Error::OutOfRange`] if `n` exceeds the free space. Nothing changes
+    /// then.
     ///
     /// ```
     /// let mut ring = picoring::Ring::with_capacity(8).unwrap();
-    /// let space = ring.writable_slice();
-    /// space[..2].copy_from_slice(b"hi");
-    /// ring.advance_head(2).unwrap();
-    /// assert_eq!(ring.as_slice(), b"hi");
+    /// let chunk = ring.grant(None).unwrap();
+    /// assert_eq!(chunk.len(), 8);
+    /// drop(chunk); // abandoned: nothing published
+    /// assert!(ring.is_empty());
+    /// assert!(ring.grant(Some(9)).is_err());
     /// ```
-    pub fn writable_slice(&mut self) -> &mut [u8] {
-        let n = self.free();
-        self.granted = self.granted.max(self.head + n as u64);
-        // SAFETY: `[head, head + free)` lies inside the mapping (as in
-        // `write_at_head`) and is free space: no slice of ours and no live
-        // export covers it; `&mut self` keeps it exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr_at(self.head_off), n) }
+    pub fn grant(&mut self, n: Option<usize>) -> Result<WriteChunk<'_>> {
+        let (seq, ptr, len) = self.open_grant(n, "a writable view")?;
+        Ok(WriteChunk {
+            ring: self,
+            seq,
+            ptr,
+            len,
+        })
     }
 
-    /// Publishes `n` bytes written through [`Ring::writable_slice`] or a
-    /// writable export.
+    /// Opens the grant (see [`Ring::grant`]) and exports it: publish with
+    /// [`Ring::advance_head`], hand the export back to
+    /// [`Ring::release_grant`] once the view is gone.
     ///
     /// # Errors
-    /// [`Error::OutOfRange`] if `n` is more than was handed out for writing
-    /// and not yet published; nothing changes then.
+    /// As [`Ring::grant`].
+    ///
+    /// ```
+    /// use picoring::{Error, Ring};
+    /// let mut ring = Ring::with_capacity(8).unwrap();
+    /// let g = ring.export_grant(Some(4)).unwrap();
+    /// // SAFETY: the grant's 4 bytes are ours to write.
+    /// unsafe { g.as_mut_ptr().copy_from(b"abcd".as_ptr(), 4) };
+    /// assert!(matches!(ring.export_grant(Some(1)), Err(Error::GrantOpen { len: 4, .. })));
+    /// ring.advance_head(3).unwrap(); // publishes 3 bytes, ends the grant
+    /// ring.release_grant(g);
+    /// assert_eq!(ring.as_slice(), b"abc");
+    /// ```
+    pub fn export_grant(&mut self, n: Option<usize>) -> Result<GrantExport> {
+        let start = self.head;
+        let (seq, ptr, len) = self.open_grant(n, "a second writable view")?;
+        self.pins.add(start);
+        self.note_live();
+        Ok(GrantExport {
+            start,
+            seq,
+            ptr,
+            len,
+        })
+    }
+
+    fn open_grant(
+        &mut self,
+        n: Option<usize>,
+        what: &'static str,
+    ) -> Result<(u64, *mut u8, usize)> {
+        if let Some(g) = self.grant {
+            return Err(self.grant_open(what, g));
+        }
+        let room = self.room();
+        let n = n.unwrap_or(room);
+        if n > room {
+            return Err(Error::OutOfRange {
+                arg: "n",
+                requested: n,
+                limit: room,
+                what: "the free space",
+            });
+        }
+        self.grants += 1;
+        self.grant = Some(Grant {
+            len: n,
+            seq: self.grants,
+        });
+        self.note_live();
+        Ok((self.grants, self.ptr_at(self.head_off), n))
+    }
+
+    /// The error for a call refused because the grant `g` is open.
+    fn grant_open(&self, what: &'static str, g: Grant) -> Error {
+        Error::GrantOpen {
+            what,
+            len: g.len,
+            publish: "advance_head",
+        }
+    }
+
+    /// Ends the grant numbered `seq` if it is still open (abandoned: nothing
+    /// published).
+    fn end_grant(&mut self, seq: u64) -> bool {
+        if self.grant.is_some_and(|g| g.seq == seq) {
+            self.grant = None;
+            self.rewind_if_idle();
+            self.note_live();
+            return true;
+        }
+        false
+    }
+
+    /// Publishes `n` bytes written into the open grant, and ends it.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if `n` is more than the open grant (or `n > 0`
+    /// with no grant open); nothing changes then, the grant stays open.
+    ///
+    /// ```
+    /// let mut ring = picoring::Ring::with_capacity(8).unwrap();
+    /// assert!(ring.advance_head(1).is_err(), "nothing was handed out");
+    /// let g = ring.export_grant(None).unwrap();
+    /// assert!(ring.advance_head(9).is_err());
+    /// ring.advance_head(2).unwrap();
+    /// ring.release_grant(g);
+    /// assert_eq!(ring.len(), 2);
+    /// ```
     pub fn advance_head(&mut self, n: usize) -> Result<()> {
-        let limit = (self.granted.saturating_sub(self.head) as usize).min(self.room());
+        let limit = self.grant.map_or(0, |g| g.len);
         if n > limit {
             return Err(Error::OutOfRange {
                 arg: "n",
                 requested: n,
                 limit,
-                what: "the bytes handed out by a writable view and not yet published",
+                what: if self.grant.is_some() {
+                    "the open writable view"
+                } else {
+                    "what is handed out for writing (no writable view is open; one released \
+                     before it was published is abandoned)"
+                },
             });
+        }
+        if self.grant.take().is_none() {
+            return Ok(());
         }
         self.buf.sync(self.head_off, n);
         self.bump_head(n);
@@ -496,67 +817,73 @@ impl Ring {
         Ok(())
     }
 
-    /// Consumes everything readable.
+    /// Consumes everything readable (an open grant stays open).
     pub fn clear(&mut self) {
-        self.tail = self.head;
-        self.tail_off = self.head_off;
-        self.rewind_if_idle();
+        let n = self.len();
+        self.bump_tail(n);
     }
 
     /// Exports the readable bytes. Until [`Ring::release`] is called with
     /// the result, the ring never writes over them.
-    pub fn export_readable(&mut self) -> Export {
+    ///
+    /// ```
+    /// let mut ring = picoring::Ring::with_capacity(4).unwrap();
+    /// ring.push_slice(b"abcd");
+    /// let view = ring.export_readable();
+    /// ring.clear(); // consuming is allowed...
+    /// assert!(!ring.push(b'x')); // ...but nothing lands on the view
+    /// ring.release(view);
+    /// assert!(ring.push(b'x'));
+    /// ```
+    pub fn export_readable(&mut self) -> ReadExport {
         self.pins.add(self.tail);
-        Export {
+        self.note_live();
+        ReadExport {
             start: self.tail,
             ptr: self.ptr_at(self.tail_off),
             len: self.len(),
-            writable: false,
         }
     }
 
-    /// Exports `n` bytes of free space (all of it for `None`) for writing in
-    /// place; publish with [`Ring::advance_head`]. Until released, pushes
-    /// are refused and the bytes are never written by the ring.
-    ///
-    /// # Errors
-    /// [`Error::OutOfRange`] if `n` exceeds the free space.
-    pub fn export_writable(&mut self, n: Option<usize>) -> Result<Export> {
-        let room = self.room();
-        let n = n.unwrap_or(room);
-        if n > room {
-            return Err(Error::OutOfRange {
-                arg: "n",
-                requested: n,
-                limit: room,
-                what: "the free space",
-            });
-        }
-        let end = self.head + n as u64;
-        self.pins.add(self.head);
-        self.pins.add_fence(end);
-        self.granted = self.granted.max(end);
-        Ok(Export {
-            start: self.head,
-            ptr: self.ptr_at(self.head_off),
-            len: n,
-            writable: true,
-        })
+    /// Ends a readable export. Returns false if no live export started
+    /// where it did (nothing changes then).
+    pub fn release(&mut self, export: ReadExport) -> bool {
+        self.unpin(export.start)
     }
 
-    /// Ends an export. Returns false if it was not live (nothing changes).
-    pub fn release(&mut self, export: &Export) -> bool {
-        if export.writable && !self.pins.remove_fence(export.start + export.len as u64) {
-            return false;
-        }
-        let found = self.pins.remove(export.start);
+    /// True if `export` is the open grant (not yet published nor abandoned).
+    pub fn is_open_grant(&self, export: &GrantExport) -> bool {
+        self.grant.is_some_and(|g| g.seq == export.seq)
+    }
+
+    /// Ends an exported grant: abandons it if it is still open (nothing is
+    /// published), and unpins its start. Returns true if it was still open.
+    pub fn release_grant(&mut self, export: GrantExport) -> bool {
+        let open = self.end_grant(export.seq);
+        self.unpin(export.start);
+        open
+    }
+
+    fn unpin(&mut self, start: u64) -> bool {
+        let found = self.pins.remove(start);
         self.rewind_if_idle();
+        self.note_live();
         found
     }
 
-    /// Number of live exports.
+    /// Number of live exports, readable and grant.
     pub fn live_exports(&self) -> usize {
         self.pins.count()
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        if self.head == 0 && self.grants == 0 {
+            // Nothing was ever written or handed out for writing: the
+            // memory is still all zeros and need not be wiped for reuse.
+            self.buf.set_untouched();
+        }
     }
 }
 
@@ -601,7 +928,7 @@ mod tests {
         r.clear();
         r.push_slice(b"ghi");
         assert_ne!(r.as_slice().as_ptr(), start, "a live view keeps its bytes");
-        r.release(&e);
+        assert!(r.release(e));
         assert_eq!(r.tail(), 9);
         assert_eq!(r.head(), 12);
     }
@@ -611,27 +938,111 @@ mod tests {
         let mut r = Ring::with_capacity(8).unwrap();
         r.push_slice(b"abcdefgh");
         let e = r.export_readable();
+        let e2 = r.export_readable();
         r.clear();
         assert_eq!(r.free(), 0, "consumed bytes are still shown");
         assert!(!r.push(1));
-        assert!(r.push_overwrite(b"x").is_err());
-        assert!(r.release(&e));
-        assert!(!r.release(&e));
+        assert!(matches!(r.push_overwrite(b"x"), Err(Error::Pinned { .. })));
+        assert!(r.release(e));
+        assert_eq!(r.free(), 0, "the second view still shows them");
+        assert!(r.release(e2));
+        // SAFETY: nothing started at 0 is pinned any more: a stray release
+        // is refused rather than unpinning something else.
+        assert!(!r.release(unsafe { ReadExport::from_raw(0) }));
         assert_eq!(r.free(), 8);
     }
 
     #[test]
-    fn writable_export_fences_pushes_and_limits_publishing() {
+    fn one_grant_at_a_time_and_publishing_ends_it() {
         let mut r = Ring::with_capacity(8).unwrap();
-        let e = r.export_writable(Some(4)).unwrap();
-        assert!(!r.push(1));
+        let g = r.export_grant(Some(4)).unwrap();
+        assert!(!r.push(1), "pushes would write into the grant");
+        assert!(r.push_slice(b""), "an empty push changes nothing");
+        assert_eq!(r.push_partial(b"xy"), 0);
+        let second = r.export_grant(Some(1)).unwrap_err();
+        assert!(
+            matches!(second, Error::GrantOpen { len: 4, .. }),
+            "{second}"
+        );
+        assert!(r.grant(Some(1)).is_err());
         assert!(r.advance_head(5).is_err());
+        assert_eq!(
+            r.grant_len(),
+            Some(4),
+            "the refused publish changed nothing"
+        );
         r.advance_head(3).unwrap();
-        assert!(!r.push(1), "the view still covers byte 3");
-        r.advance_head(1).unwrap();
-        assert!(r.push(1));
-        assert!(r.release(&e));
+        assert_eq!(r.grant_len(), None, "publishing ended the grant");
         assert!(r.advance_head(1).is_err(), "nothing left handed out");
-        assert!(r.export_writable(Some(4)).is_err());
+        r.advance_head(0).unwrap();
+        assert!(r.push(1));
+        // A new grant while the old export is still referenced.
+        let g2 = r.export_grant(None).unwrap();
+        assert_eq!(g2.len(), 4);
+        assert!(!r.is_open_grant(&g) && r.is_open_grant(&g2));
+        assert!(!r.release_grant(g), "the first grant was already published");
+        assert_eq!(
+            r.grant_len(),
+            Some(4),
+            "releasing the old view left the new grant alone"
+        );
+        assert!(r.release_grant(g2), "abandoned");
+        assert_eq!(r.len(), 4);
+        assert_eq!(r.live_exports(), 0);
+    }
+
+    #[test]
+    fn push_overwrite_is_refused_while_a_grant_is_open() {
+        let mut r = Ring::with_capacity(8).unwrap();
+        r.push_slice(b"abc");
+        let g = r.export_grant(Some(2)).unwrap();
+        assert!(matches!(
+            r.push_overwrite(b"x"),
+            Err(Error::GrantOpen { len: 2, .. })
+        ));
+        assert_eq!(r.push_overwrite(b"").unwrap(), 0);
+        assert_eq!(r.grant_len(), Some(2));
+        r.clear();
+        assert_eq!(r.grant_len(), Some(2), "clear leaves the grant open");
+        r.release_grant(g);
+        assert_eq!(r.push_overwrite(b"0123456789").unwrap(), 2);
+        assert_eq!(r.as_slice(), b"23456789");
+    }
+
+    #[test]
+    fn a_dropped_chunk_abandons_the_grant() {
+        let mut r = Ring::with_capacity(8).unwrap();
+        {
+            let mut c = r.grant(Some(3)).unwrap();
+            c.copy_from_slice(b"abc");
+        }
+        assert_eq!(r.grant_len(), None);
+        assert!(r.is_empty());
+        assert!(
+            r.advance_head(3).is_err(),
+            "abandoned bytes are never published"
+        );
+        let mut c = r.grant(None).unwrap();
+        c[..2].copy_from_slice(b"hi");
+        assert!(c.commit(9).is_err());
+        assert_eq!(r.grant_len(), None, "the chunk is gone with its commit");
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn a_grant_never_exceeds_the_room_left_by_views() {
+        let mut r = Ring::with_capacity(8).unwrap();
+        r.push_slice(b"abcdef");
+        let v = r.export_readable();
+        r.advance_tail(6).unwrap();
+        assert!(
+            r.export_grant(Some(3)).is_err(),
+            "only 2 bytes do not show in the view"
+        );
+        let g = r.export_grant(None).unwrap();
+        assert_eq!(g.len(), 2);
+        r.release_grant(g);
+        r.release(v);
+        assert_eq!(r.export_grant(None).map(|g| g.len()).unwrap(), 8);
     }
 }

@@ -36,23 +36,30 @@ fn count(max: u16) -> impl Strategy<Value = u16> {
     0..max
 }
 
+fn opt_count(max: u16) -> impl Strategy<Value = Option<u16>> {
+    prop::option::of(count(max))
+}
+
 fn ring_op(max: u16) -> impl Strategy<Value = RingOp> {
     let m = usize::from(max);
     prop_oneof![
         any::<u8>().prop_map(RingOp::Push),
         bytes(m).prop_map(RingOp::PushSlice),
+        Just(RingOp::PushSlice(Vec::new())),
         bytes(m).prop_map(RingOp::PushPartial),
         bytes(m * 2).prop_map(RingOp::PushOverwrite),
         Just(RingOp::Pop),
         count(max).prop_map(RingOp::PopInto),
         count(max).prop_map(RingOp::AdvanceTail),
-        (bytes(m), count(max)).prop_map(|(d, n)| RingOp::WriteInPlace(d, n)),
         Just(RingOp::Clear),
+        (opt_count(max), bytes(m), opt_count(max)).prop_map(|(n, d, k)| RingOp::Chunk(n, d, k)),
         Just(RingOp::ExportRead),
-        (count(max), bytes(m)).prop_map(|(n, d)| RingOp::ExportWrite(n, d)),
+        (opt_count(max), bytes(m)).prop_map(|(n, d)| RingOp::ExportGrant(n, d)),
+        bytes(m).prop_map(RingOp::WriteGrant),
         count(max).prop_map(RingOp::Publish),
-        any::<u8>().prop_map(RingOp::Release),
+        count(8).prop_map(RingOp::Publish),
         count(max).prop_map(RingOp::PublishTooMuch),
+        any::<u8>().prop_map(RingOp::Release),
     ]
 }
 
@@ -60,22 +67,31 @@ fn queue_op(max: u16) -> impl Strategy<Value = QueueOp> {
     let m = usize::from(max);
     prop_oneof![
         (count(max), bytes(m)).prop_map(|(n, d)| QueueOp::Reserve(n, d)),
+        (count(max), bytes(m), opt_count(max)).prop_map(|(n, d, k)| QueueOp::ReserveChunk(n, d, k)),
         count(max).prop_map(QueueOp::Commit),
+        count(8).prop_map(QueueOp::Commit),
         count(max).prop_map(QueueOp::CommitTooMuch),
-        count(max).prop_map(QueueOp::Release),
+        count(max).prop_map(QueueOp::Consume),
         any::<u8>().prop_map(QueueOp::Push),
         Just(QueueOp::Pop),
         bytes(m).prop_map(QueueOp::PushSlice),
+        Just(QueueOp::PushSlice(Vec::new())),
         count(max).prop_map(QueueOp::PopInto),
+        Just(QueueOp::ExportRead),
+        any::<u8>().prop_map(QueueOp::ReleaseView),
     ]
 }
 
 fn stream_op(max: u16) -> impl Strategy<Value = StreamOp> {
     prop_oneof![
-        bytes(usize::from(max)).prop_map(StreamOp::Write),
-        count(max).prop_map(StreamOp::Read),
-        count(max).prop_map(StreamOp::FillConsume),
-        Just(StreamOp::Flush),
+        8 => bytes(usize::from(max)).prop_map(StreamOp::Write),
+        8 => count(max).prop_map(StreamOp::Read),
+        4 => count(max).prop_map(StreamOp::FillConsume),
+        1 => Just(StreamOp::Flush),
+        1 => Just(StreamOp::Clear),
+        3 => Just(StreamOp::ExportRead),
+        3 => any::<u8>().prop_map(StreamOp::Release),
+        1 => Just(StreamOp::Close),
     ]
 }
 

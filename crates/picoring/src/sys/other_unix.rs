@@ -56,7 +56,7 @@ pub(crate) fn anon_file(size: usize) -> Result<OwnedFd> {
 ///
 /// # Safety
 /// None needed; this never touches memory.
-pub(crate) unsafe fn remap_move(_p: *mut u8, _old: usize, new: usize) -> Result<NonNull<u8>> {
+pub(crate) unsafe fn remap_move(_p: *mut u8, _old: usize, _new: usize) -> Result<NonNull<u8>> {
     Err(Error::Unsupported {
         what: "moving a list reservation (mremap)",
     })

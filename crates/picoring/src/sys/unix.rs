@@ -5,6 +5,10 @@ use std::ptr::{self, NonNull};
 
 use crate::error::{Error, Result};
 
+/// True where [`remove_pages`] frees a shared file's memory, so that one
+/// file can back many rings (arenas of slots).
+pub(crate) const CAN_REMOVE_PAGES: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
 /// The size of a memory page, in bytes.
 pub(crate) fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
@@ -14,34 +18,6 @@ pub(crate) fn page_size() -> usize {
     } else {
         n as usize
     }
-}
-
-/// Maps `size` bytes of a new anonymous file twice, back to back:
-/// `base[i]` and `base[i + size]` are the same byte. `size` must be a
-/// positive multiple of the page size.
-pub(crate) fn map_mirror(size: usize) -> Result<NonNull<u8>> {
-    debug_assert!(size > 0 && size % page_size() == 0);
-    let total = size.checked_mul(2).ok_or(Error::CapacityTooLarge {
-        requested: size,
-        max: isize::MAX as usize / 2,
-    })?;
-    let fd = super::anon_file(size)?;
-    let base = reserve(total)?;
-    // SAFETY: `base .. base + total` is our own fresh reservation, so the two
-    // fixed mappings below replace nothing but it; `fd` is `size` bytes long.
-    let mapped = unsafe {
-        map_file_fixed(base.as_ptr(), size, &fd, 0)
-            .and_then(|()| map_file_fixed(base.as_ptr().add(size), size, &fd, 0))
-    };
-    if let Err(e) = mapped {
-        // SAFETY: the reservation is ours and nothing points into it yet.
-        unsafe { unmap(base.as_ptr(), total) };
-        return Err(e);
-    }
-    // The mappings keep the file alive: the descriptor can go now, so a
-    // ring costs no file descriptor while it lives.
-    drop(fd);
-    Ok(base)
 }
 
 /// Reserves `len` bytes of address space with no access and no memory
@@ -191,4 +167,25 @@ pub(crate) unsafe fn map_zero_fixed(addr: *mut u8, len: usize) {
             0,
         )
     };
+}
+
+/// Frees the memory behind `len` bytes of a shared file mapping at `p`
+/// (punches a hole in the file): the bytes read as zeros afterwards, in
+/// every mapping of them. Returns false where this is not possible.
+///
+/// # Safety
+/// `p .. p + len` must be a shared file mapping of ours whose bytes nothing
+/// still needs.
+pub(crate) unsafe fn remove_pages(p: *mut u8, len: usize) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: caller's contract; MADV_REMOVE only frees the pages of
+        // the file range behind the mapping.
+        unsafe { libc::madvise(p.cast(), len, libc::MADV_REMOVE) == 0 }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (p, len);
+        false
+    }
 }

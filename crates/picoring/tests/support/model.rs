@@ -1,8 +1,15 @@
 //! Operation sequences on every type of the crate, each checked step by
-//! step against a simple model: `VecDeque` for `Ring`, `Queue` and
-//! `ByteStream`, `Vec` for `PicoList`. Shared by the proptest suite
-//! (`tests/model.rs`) and the fuzz targets (`fuzz/`), which only generate
-//! the operations: a failed check is an `Err` naming what differed.
+//! step against a model that predicts the result of every call: a
+//! `VecDeque` plus the pins and the grant for `Ring`, `Queue` and
+//! `ByteStream`, a `Vec` plus its exports for `PicoList`. Shared by the
+//! proptest suite (`tests/model.rs`) and the fuzz targets (`fuzz/`), which
+//! only generate the operations: a failed check is an `Err` naming what
+//! differed.
+//!
+//! Nothing is skipped: views are exported while a grant is open, grants
+//! are published in part, pushed to while open (empty pushes included),
+//! released before and after publishing, and every refused call is checked
+//! to have changed nothing.
 //!
 //! Counts are `u16` so that generated sequences stay small whatever the
 //! generator; capacities around the page size make sequences cross the
@@ -11,7 +18,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, Read, Write};
 
-use picoring::{ByteStream, Error, Export, PicoList, Queue, Ring};
+use picoring::{ByteStream, Error, GrantExport, ListExport, PicoList, Queue, ReadExport, Ring};
 
 /// `Err` with the failed check and where it is.
 pub type Outcome = Result<(), String>;
@@ -44,6 +51,163 @@ macro_rules! ensure_eq {
     }};
 }
 
+fn read_raw(ptr: *const u8, len: usize) -> Vec<u8> {
+    // SAFETY: callers pass the pointer and length of a live export, which
+    // the ring keeps valid while it lives.
+    unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec()
+}
+
+// --- the model of a ring: contents, pins, grant ------------------------------
+
+/// What the model knows of the open grant.
+#[derive(Debug, Clone)]
+struct GrantModel {
+    len: usize,
+    /// Which grant export it is (index into `RingModel::grants`), or `None`
+    /// for a borrowed `WriteChunk`.
+    export: Option<usize>,
+}
+
+/// A grant export that is still live, and what the model expects of it.
+struct LiveGrant {
+    export: GrantExport,
+    /// The head when it was made: where it pins.
+    start: u64,
+    /// The bytes written into it so far (its first `written.len()` bytes).
+    written: Vec<u8>,
+    /// Set once published: the bytes published, which its pin protects.
+    published: Option<Vec<u8>>,
+}
+
+/// A readable export and the bytes it showed when made.
+struct LiveRead {
+    export: ReadExport,
+    start: u64,
+    snapshot: Vec<u8>,
+}
+
+/// The model of a ring's state machine, and the live exports of the ring
+/// under test.
+#[derive(Default)]
+struct RingModel {
+    capacity: usize,
+    data: VecDeque<u8>,
+    head: u64,
+    tail: u64,
+    /// Start positions of live exports, readable and grant.
+    pins: Vec<u64>,
+    grant: Option<GrantModel>,
+    reads: Vec<LiveRead>,
+    /// Live grant exports, by index; `None` once released.
+    grants: Vec<Option<LiveGrant>>,
+}
+
+/// What must not change across a refused call.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    len: usize,
+    head: u64,
+    free: usize,
+    grant: Option<usize>,
+    exports: usize,
+    data: Vec<u8>,
+}
+
+fn snapshot(ring: &Ring) -> Snapshot {
+    Snapshot {
+        len: ring.len(),
+        head: ring.head(),
+        free: ring.free(),
+        grant: ring.grant_len(),
+        exports: ring.live_exports(),
+        data: ring.as_slice().to_vec(),
+    }
+}
+
+impl RingModel {
+    fn new(capacity: usize) -> Self {
+        RingModel {
+            capacity,
+            ..RingModel::default()
+        }
+    }
+
+    fn floor(&self) -> u64 {
+        self.pins
+            .iter()
+            .copied()
+            .min()
+            .map_or(self.tail, |p| p.min(self.tail))
+    }
+
+    fn room(&self) -> usize {
+        self.capacity - (self.head - self.floor()) as usize
+    }
+
+    fn free(&self) -> usize {
+        if self.grant.is_some() {
+            0
+        } else {
+            self.room()
+        }
+    }
+
+    fn push(&mut self, d: &[u8]) {
+        self.data.extend(d);
+        self.head += d.len() as u64;
+    }
+
+    fn consume(&mut self, n: usize) -> Vec<u8> {
+        self.tail += n as u64;
+        self.data.drain(..n).collect()
+    }
+
+    fn unpin(&mut self, start: u64) {
+        let i = self.pins.iter().position(|&p| p == start).expect("pinned");
+        self.pins.swap_remove(i);
+    }
+
+    /// Publishes `k` bytes of the open grant whose bytes are `bytes`.
+    fn publish(&mut self, k: usize, bytes: &[u8]) {
+        let g = self.grant.take().expect("a grant is open");
+        self.push(&bytes[..k]);
+        if let Some(i) = g.export {
+            let live = self.grants[i].as_mut().expect("live");
+            live.published = Some(bytes[..k].to_vec());
+        }
+    }
+
+    /// Checks the ring against the model, and every live export against
+    /// what it must still show.
+    fn check(&self, ring: &Ring) -> Outcome {
+        ensure_eq!(ring.len(), self.data.len());
+        ensure_eq!(ring.head(), self.head);
+        ensure_eq!(ring.tail(), self.tail);
+        let want: Vec<u8> = self.data.iter().copied().collect();
+        ensure_eq!(ring.as_slice(), &want[..]);
+        ensure_eq!(ring.free(), self.free());
+        ensure_eq!(ring.grant_len(), self.grant.as_ref().map(|g| g.len));
+        ensure_eq!(ring.live_exports(), self.pins.len());
+        // G2: no live readable view ever changes.
+        for r in &self.reads {
+            ensure_eq!(read_raw(r.export.as_ptr(), r.export.len()), r.snapshot);
+        }
+        for g in self.grants.iter().flatten() {
+            let now = read_raw(g.export.as_mut_ptr(), g.export.len());
+            match &g.published {
+                // What a published grant's view showed stays, pinned.
+                Some(p) => ensure_eq!(&now[..p.len()], &p[..]),
+                // The ring never writes into an open grant.
+                None => ensure_eq!(&now[..g.written.len()], &g.written[..]),
+            }
+        }
+        ensure!(ring.len() + ring.free() <= self.capacity);
+        Ok(())
+    }
+}
+
+// --- Ring ------------------------------------------------------------------
+
 /// One step on a [`Ring`].
 #[derive(Debug, Clone)]
 #[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
@@ -55,277 +219,512 @@ pub enum RingOp {
     Pop,
     PopInto(u16),
     AdvanceTail(u16),
-    /// Writes the bytes through `writable_slice`, publishes the first `n`.
-    WriteInPlace(Vec<u8>, u16),
     Clear,
+    /// A borrowed grant of `n` bytes (all free space for `None`): writes
+    /// the bytes, then commits `k` (or drops the chunk for `None`).
+    Chunk(Option<u16>, Vec<u8>, Option<u16>),
     ExportRead,
-    /// Exports `n` bytes for writing and writes the bytes into them.
-    ExportWrite(u16, Vec<u8>),
-    /// Publishes up to `n` bytes written through a writable export.
+    /// Opens and exports the grant (`None`: all free space), writing the
+    /// bytes into it.
+    ExportGrant(Option<u16>, Vec<u8>),
+    /// Writes more bytes into the open exported grant, after what is there.
+    WriteGrant(Vec<u8>),
+    /// `advance_head(k)`: within the open grant, past it, or with none.
     Publish(u16),
+    /// `advance_head` by the grant's length plus 1 + extra: always refused.
+    PublishTooMuch(u16),
     /// Releases the live export with this index (modulo their number).
     Release(u8),
-    /// `advance_head` past what was handed out: must fail, change nothing.
-    PublishTooMuch(u16),
 }
 
-/// A live export and the bytes it showed when made (readable ones).
-struct Live {
-    export: Export,
-    snapshot: Vec<u8>,
-}
-
-fn read_export(e: &Export) -> Vec<u8> {
-    // SAFETY: the ring guarantees an export's pointer is valid for `len`
-    // bytes while the ring lives and the export is not released.
-    unsafe { std::slice::from_raw_parts(e.ptr, e.len) }.to_vec()
-}
-
-fn contents(model: &VecDeque<u8>) -> Vec<u8> {
-    model.iter().copied().collect()
-}
-
-/// Runs `ops` on a ring of `capacity` bytes and on a `VecDeque`; after
-/// every step the two hold the same bytes, no live readable export has
-/// changed, and refused calls changed nothing.
+/// Runs `ops` on a ring of `capacity` bytes and on the model; after every
+/// step the two agree on every observable, no live view changed, and
+/// refused calls changed nothing.
 pub fn check_ring(capacity: usize, ops: &[RingOp]) -> Outcome {
     let mut ring = Ring::with_capacity(capacity).map_err(|e| e.to_string())?;
     ensure_eq!(ring.capacity(), capacity);
-    let mut model: VecDeque<u8> = VecDeque::new();
-    let mut live: Vec<Live> = Vec::new();
-    // Bytes written into the ring's memory through a writable export and
-    // not yet published: what `Publish` may show.
-    let mut staged: Vec<u8> = Vec::new();
+    let mut m = RingModel::new(capacity);
     for op in ops {
-        let free_before = ring.free();
-        let fenced = live
-            .iter()
-            .any(|l| l.export.writable && l.export.start + l.export.len as u64 > ring.head());
+        let before = snapshot(&ring);
+        let mut refused = false;
         match op {
             RingOp::Push(b) => {
                 let ok = ring.push(*b);
-                ensure_eq!(ok, free_before >= 1);
+                ensure_eq!(ok, m.free() >= 1);
                 if ok {
-                    model.push_back(*b);
-                    staged.clear();
+                    m.push(&[*b]);
                 }
+                refused = !ok;
             }
             RingOp::PushSlice(d) => {
                 let ok = ring.push_slice(d);
-                ensure_eq!(ok, d.len() <= free_before);
+                ensure_eq!(ok, d.len() <= m.free());
                 if ok {
-                    model.extend(d);
-                    staged.clear();
+                    m.push(d);
                 }
+                refused = !ok || d.is_empty();
             }
             RingOp::PushPartial(d) => {
                 let n = ring.push_partial(d);
-                ensure_eq!(n, d.len().min(free_before));
-                model.extend(&d[..n]);
-                staged.clear();
+                ensure_eq!(n, d.len().min(m.free()));
+                m.push(&d[..n]);
+                refused = n == 0;
             }
-            RingOp::PushOverwrite(d) => match ring.push_overwrite(d) {
-                Ok(dropped) => {
-                    ensure!(!fenced);
-                    let before = model.len() + d.len();
-                    model.extend(d);
-                    while model.len() > capacity {
-                        model.pop_front();
+            RingOp::PushOverwrite(d) => {
+                let r = ring.push_overwrite(d);
+                if d.is_empty() {
+                    ensure!(matches!(r, Ok(0)));
+                    refused = true;
+                } else if let Some(g) = &m.grant {
+                    ensure!(matches!(r, Err(Error::GrantOpen { len, .. }) if len == g.len));
+                    refused = true;
+                } else {
+                    let keep = &d[d.len().saturating_sub(capacity)..];
+                    let new_head = m.head + keep.len() as u64;
+                    let needed_tail = new_head.saturating_sub(capacity as u64);
+                    if m.pins.iter().any(|&p| p < needed_tail) {
+                        ensure!(matches!(r, Err(Error::Pinned { .. })));
+                        refused = true;
+                    } else {
+                        let dropped = needed_tail.saturating_sub(m.tail) as usize;
+                        ensure_eq!(
+                            r.map_err(|e| e.to_string())?,
+                            d.len() - keep.len() + dropped
+                        );
+                        m.consume(dropped);
+                        m.push(keep);
                     }
-                    ensure_eq!(dropped, before - model.len());
-                    staged.clear();
                 }
-                Err(Error::Pinned { .. }) => ensure!(!live.is_empty()),
-                Err(e) => return Err(e.to_string()),
-            },
-            RingOp::Pop => ensure_eq!(ring.pop(), model.pop_front()),
+            }
+            RingOp::Pop => {
+                let got = ring.pop();
+                ensure_eq!(got, m.data.front().copied());
+                if got.is_some() {
+                    m.consume(1);
+                }
+            }
             RingOp::PopInto(n) => {
-                let n = usize::from(*n);
-                let mut out = vec![0; n];
+                let mut out = vec![0; usize::from(*n)];
                 let got = ring.pop_into(&mut out);
-                ensure_eq!(got, n.min(model.len()));
-                let expect: Vec<u8> = model.drain(..got).collect();
+                ensure_eq!(got, out.len().min(m.data.len()));
+                let expect = m.consume(got);
                 ensure_eq!(&out[..got], &expect[..]);
             }
             RingOp::AdvanceTail(n) => {
                 let n = usize::from(*n);
                 let r = ring.advance_tail(n);
-                ensure_eq!(r.is_ok(), n <= model.len());
+                ensure_eq!(r.is_ok(), n <= m.data.len());
                 if r.is_ok() {
-                    model.drain(..n);
+                    m.consume(n);
+                } else {
+                    refused = true;
                 }
-            }
-            RingOp::WriteInPlace(d, n) => {
-                if fenced {
-                    continue;
-                }
-                let space = ring.writable_slice();
-                ensure_eq!(space.len(), free_before);
-                let k = d.len().min(space.len());
-                space[..k].copy_from_slice(&d[..k]);
-                let n = usize::from(*n).min(k);
-                ring.advance_head(n).map_err(|e| e.to_string())?;
-                model.extend(&d[..n]);
-                staged = d[n..k].to_vec();
             }
             RingOp::Clear => {
                 ring.clear();
-                model.clear();
+                let n = m.data.len();
+                m.consume(n);
             }
-            RingOp::ExportRead => {
-                let e = ring.export_readable();
-                let snapshot = read_export(&e);
-                ensure_eq!(&snapshot, &contents(&model));
-                live.push(Live {
-                    export: e,
-                    snapshot,
-                });
-            }
-            RingOp::ExportWrite(n, d) => {
-                if fenced {
-                    continue;
-                }
-                let n = usize::from(*n);
-                match ring.export_writable(Some(n)) {
-                    Ok(e) => {
-                        let k = d.len().min(e.len);
-                        // SAFETY: a writable export is ours to write, `k <= len`.
-                        unsafe { std::ptr::copy_nonoverlapping(d.as_ptr(), e.ptr, k) };
-                        staged = d[..k].to_vec();
-                        live.push(Live {
-                            export: e,
-                            snapshot: Vec::new(),
-                        });
+            RingOp::Chunk(n, d, commit) => {
+                let n = n.map(usize::from);
+                let room = m.room();
+                let open = m.grant.as_ref().map(|g| g.len);
+                match ring.grant(n) {
+                    Ok(mut chunk) => {
+                        ensure!(open.is_none());
+                        ensure_eq!(chunk.len(), n.unwrap_or(room));
+                        let k = d.len().min(chunk.len());
+                        chunk[..k].copy_from_slice(&d[..k]);
+                        let bytes = chunk.to_vec();
+                        match commit.map(usize::from) {
+                            Some(c) if c <= bytes.len() => {
+                                chunk.commit(c).map_err(|e| e.to_string())?;
+                                m.grant = Some(GrantModel {
+                                    len: bytes.len(),
+                                    export: None,
+                                });
+                                m.publish(c, &bytes);
+                            }
+                            Some(c) => ensure!(chunk.commit(c).is_err()),
+                            None => drop(chunk),
+                        }
+                        // Whatever happened, the chunk is gone and no grant
+                        // is open; abandoned bytes were not published.
                     }
-                    Err(Error::OutOfRange { limit, .. }) => ensure!(n > limit),
+                    Err(Error::GrantOpen { len, .. }) => {
+                        ensure_eq!(Some(len), open);
+                        refused = true;
+                    }
+                    Err(Error::OutOfRange { limit, .. }) => {
+                        ensure!(open.is_none() && limit == room && n.unwrap_or(0) > room);
+                        refused = true;
+                    }
                     Err(e) => return Err(e.to_string()),
                 }
             }
-            RingOp::Publish(n) => {
-                let n = usize::from(*n).min(staged.len());
-                ring.advance_head(n).map_err(|e| e.to_string())?;
-                model.extend(staged.drain(..n));
+            RingOp::ExportRead => {
+                let e = ring.export_readable();
+                let snap = read_raw(e.as_ptr(), e.len());
+                let want: Vec<u8> = m.data.iter().copied().collect();
+                ensure_eq!(snap, want);
+                m.pins.push(m.tail);
+                m.reads.push(LiveRead {
+                    export: e,
+                    start: m.tail,
+                    snapshot: snap,
+                });
             }
-            RingOp::Release(i) => {
-                if !live.is_empty() {
-                    let l = live.remove(usize::from(*i) % live.len());
-                    ensure!(ring.release(&l.export));
-                    // Releasing again is refused, unless another live
-                    // export started at the same position (then it is that
-                    // one's release, and the model would lose track).
-                    if !live.iter().any(|o| o.export.start == l.export.start) {
-                        ensure!(!ring.release(&l.export));
+            RingOp::ExportGrant(n, d) => {
+                let n = n.map(usize::from);
+                let room = m.room();
+                let open = m.grant.as_ref().map(|g| g.len);
+                match ring.export_grant(n) {
+                    Ok(e) => {
+                        ensure!(open.is_none());
+                        ensure_eq!(e.len(), n.unwrap_or(room));
+                        let k = d.len().min(e.len());
+                        // SAFETY: the open grant's bytes are ours to write.
+                        unsafe { std::ptr::copy_nonoverlapping(d.as_ptr(), e.as_mut_ptr(), k) };
+                        m.pins.push(m.head);
+                        m.grant = Some(GrantModel {
+                            len: e.len(),
+                            export: Some(m.grants.len()),
+                        });
+                        m.grants.push(Some(LiveGrant {
+                            export: e,
+                            start: m.head,
+                            written: d[..k].to_vec(),
+                            published: None,
+                        }));
+                    }
+                    Err(Error::GrantOpen { len, .. }) => {
+                        ensure_eq!(Some(len), open);
+                        refused = true;
+                    }
+                    Err(Error::OutOfRange { limit, .. }) => {
+                        ensure!(open.is_none() && limit == room && n.unwrap_or(0) > room);
+                        refused = true;
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            RingOp::WriteGrant(d) => {
+                if let Some(GrantModel {
+                    export: Some(i), ..
+                }) = m.grant
+                {
+                    let g = m.grants[i]
+                        .as_mut()
+                        .expect("an open grant's export is live");
+                    let at = g.written.len();
+                    let k = d.len().min(g.export.len() - at);
+                    // SAFETY: `at + k <= len` bytes of the open grant.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(d.as_ptr(), g.export.as_mut_ptr().add(at), k)
+                    };
+                    g.written.extend(&d[..k]);
+                }
+            }
+            RingOp::Publish(k) => {
+                let k = usize::from(*k);
+                let r = ring.advance_head(k);
+                match m.grant.clone() {
+                    Some(g) if k <= g.len => {
+                        r.map_err(|e| e.to_string())?;
+                        // The bytes published are the grant's bytes now:
+                        // what was written, then whatever the memory held.
+                        let bytes = match g.export {
+                            Some(i) => {
+                                let e = &m.grants[i].as_ref().expect("live").export;
+                                let bytes = read_raw(e.as_mut_ptr(), e.len());
+                                let written = &m.grants[i].as_ref().expect("live").written;
+                                ensure_eq!(&bytes[..written.len()], &written[..]);
+                                bytes
+                            }
+                            None => unreachable!("chunks are committed in their step"),
+                        };
+                        m.publish(k, &bytes);
+                    }
+                    Some(_) => {
+                        ensure!(matches!(r, Err(Error::OutOfRange { .. })));
+                        refused = true;
+                    }
+                    None => {
+                        ensure_eq!(r.is_ok(), k == 0);
+                        refused = true;
                     }
                 }
             }
             RingOp::PublishTooMuch(extra) => {
-                let head = ring.head();
-                let too_much = capacity + 1 + usize::from(*extra);
-                ensure!(ring.advance_head(too_much).is_err());
-                ensure_eq!(ring.head(), head);
+                let len = m.grant.as_ref().map_or(0, |g| g.len);
+                let r = ring.advance_head(len + 1 + usize::from(*extra));
+                ensure!(matches!(r, Err(Error::OutOfRange { limit, .. }) if limit == len));
+                refused = true;
+            }
+            RingOp::Release(i) => {
+                let live = m.reads.len() + m.grants.iter().flatten().count();
+                if live > 0 {
+                    let mut i = usize::from(*i) % live;
+                    if i < m.reads.len() {
+                        let r = m.reads.remove(i);
+                        ensure!(ring.release(r.export));
+                        m.unpin(r.start);
+                    } else {
+                        i -= m.reads.len();
+                        let slot = m
+                            .grants
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, g)| g.is_some())
+                            .nth(i)
+                            .map(|(k, _)| k)
+                            .expect("counted above");
+                        let g = m.grants[slot].take().expect("live");
+                        let was_open = m.grant.as_ref().is_some_and(|o| o.export == Some(slot));
+                        let start = g.start;
+                        ensure_eq!(ring.release_grant(g.export), was_open);
+                        if was_open {
+                            m.grant = None;
+                        }
+                        m.unpin(start);
+                    }
+                }
             }
         }
-        // The ring matches the model, and no live view ever changed.
-        ensure_eq!(ring.len(), model.len());
-        ensure_eq!(ring.as_slice(), &contents(&model)[..]);
-        for l in &live {
-            if !l.export.writable {
-                ensure_eq!(&read_export(&l.export), &l.snapshot);
-            }
+        if refused {
+            ensure_eq!(snapshot(&ring), before);
         }
-        ensure_eq!(ring.live_exports(), live.len());
-        ensure!(ring.len() + ring.free() <= capacity);
-        if live.is_empty() {
-            ensure_eq!(ring.free(), capacity - ring.len());
-        }
+        m.check(&ring)?;
     }
     Ok(())
 }
+
+// --- Queue -------------------------------------------------------------------
 
 /// One step on a [`Queue`].
 #[derive(Debug, Clone)]
 #[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
 pub enum QueueOp {
-    /// Reserves `n` bytes and writes the bytes into them.
+    /// Reserves exactly `n` bytes, exported, and writes the bytes into them.
     Reserve(u16, Vec<u8>),
-    /// Commits up to `n` of the bytes written by the last reservation.
+    /// Reserves `n` bytes as a borrowed chunk, writes, commits `k` (or
+    /// drops the chunk for `None`).
+    ReserveChunk(u16, Vec<u8>, Option<u16>),
+    /// Commits `k` bytes of the open reservation (or with none open).
     Commit(u16),
-    /// Commits more than was reserved: must fail and change nothing.
+    /// Commits more than reserved: must fail and change nothing.
     CommitTooMuch(u16),
-    Release(u16),
+    /// Drops the `n` oldest bytes.
+    Consume(u16),
     Push(u8),
     Pop,
     PushSlice(Vec<u8>),
     PopInto(u16),
+    ExportRead,
+    /// Releases the live export with this index (modulo their number).
+    ReleaseView(u8),
 }
 
-/// Runs `ops` on a queue of `capacity` bytes and on a `VecDeque`.
+/// Runs `ops` on a queue of `capacity` bytes and on the model.
 pub fn check_queue(capacity: usize, ops: &[QueueOp]) -> Outcome {
     let mut q = Queue::with_capacity(capacity).map_err(|e| e.to_string())?;
-    let mut model: VecDeque<u8> = VecDeque::new();
-    // Written into the last reservation and not yet committed.
-    let mut staged: Vec<u8> = Vec::new();
+    let mut m = RingModel::new(capacity);
     for op in ops {
-        let free = capacity - model.len();
+        let before = snapshot(q.as_ring());
+        let mut refused = false;
         match op {
             QueueOp::Reserve(n, d) => {
                 let n = usize::from(*n);
-                match q.reserve(n) {
-                    Some(space) => {
-                        ensure!(n <= free);
-                        ensure_eq!(space.len(), n);
+                let open = m.grant.as_ref().map(|g| g.len);
+                match q.export_reserve(n) {
+                    Ok(Some(e)) => {
+                        ensure!(open.is_none() && n <= m.room() && n <= capacity);
+                        ensure_eq!(e.len(), n);
                         let k = d.len().min(n);
-                        space[..k].copy_from_slice(&d[..k]);
-                        staged = d[..k].to_vec();
+                        // SAFETY: the reservation's bytes are ours to write.
+                        unsafe { std::ptr::copy_nonoverlapping(d.as_ptr(), e.as_mut_ptr(), k) };
+                        m.pins.push(m.head);
+                        m.grant = Some(GrantModel {
+                            len: n,
+                            export: Some(m.grants.len()),
+                        });
+                        m.grants.push(Some(LiveGrant {
+                            export: e,
+                            start: m.head,
+                            written: d[..k].to_vec(),
+                            published: None,
+                        }));
+                    }
+                    Ok(None) => {
+                        ensure!(open.is_none() && n > m.room() && n <= capacity);
+                        refused = true;
+                    }
+                    Err(Error::OutOfRange { limit, .. }) => {
+                        ensure!(n > capacity && limit == capacity);
+                        refused = true;
+                    }
+                    Err(e @ Error::GrantOpen { .. }) => {
+                        ensure!(n <= capacity && open.is_some());
+                        ensure!(e.to_string().contains("commit(n)"));
+                        refused = true;
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            QueueOp::ReserveChunk(n, d, commit) => {
+                let n = usize::from(*n);
+                let open = m.grant.as_ref().map(|g| g.len);
+                let room = m.room();
+                match q.reserve(n) {
+                    Ok(Some(mut chunk)) => {
+                        ensure!(open.is_none() && n <= room);
+                        ensure_eq!(chunk.len(), n);
+                        let k = d.len().min(n);
+                        chunk[..k].copy_from_slice(&d[..k]);
+                        let bytes = chunk.to_vec();
+                        match commit.map(usize::from) {
+                            Some(c) if c <= n => {
+                                chunk.commit(c).map_err(|e| e.to_string())?;
+                                m.grant = Some(GrantModel {
+                                    len: n,
+                                    export: None,
+                                });
+                                m.publish(c, &bytes);
+                            }
+                            Some(c) => ensure!(chunk.commit(c).is_err()),
+                            None => drop(chunk),
+                        }
+                    }
+                    Ok(None) => {
+                        ensure!(open.is_none() && n > room && n <= capacity);
+                        refused = true;
+                    }
+                    Err(Error::OutOfRange { .. }) => {
+                        ensure!(n > capacity);
+                        refused = true;
+                    }
+                    Err(Error::GrantOpen { len, .. }) => {
+                        ensure_eq!(Some(len), open);
+                        refused = true;
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            QueueOp::Commit(k) => {
+                let k = usize::from(*k);
+                let r = q.commit(k);
+                match m.grant.clone() {
+                    Some(GrantModel {
+                        len,
+                        export: Some(i),
+                    }) if k <= len => {
+                        r.map_err(|e| e.to_string())?;
+                        let e = &m.grants[i].as_ref().expect("live").export;
+                        let bytes = read_raw(e.as_mut_ptr(), e.len());
+                        m.publish(k, &bytes);
+                    }
+                    Some(_) => {
+                        ensure!(r.is_err());
+                        refused = true;
                     }
                     None => {
-                        ensure!(n > free);
-                        staged.clear();
+                        ensure_eq!(r.is_ok(), k == 0);
+                        refused = true;
                     }
                 }
             }
-            QueueOp::Commit(n) => {
-                let n = usize::from(*n).min(staged.len());
-                q.commit(n).map_err(|e| e.to_string())?;
-                model.extend(staged.drain(..n));
-            }
             QueueOp::CommitTooMuch(extra) => {
-                ensure!(q.commit(free + 1 + usize::from(*extra)).is_err());
+                let len = m.grant.as_ref().map_or(0, |g| g.len);
+                ensure!(q.commit(len + 1 + usize::from(*extra)).is_err());
+                refused = true;
             }
-            QueueOp::Release(n) => {
+            QueueOp::Consume(n) => {
                 let n = usize::from(*n);
-                ensure_eq!(q.release(n).is_ok(), n <= model.len());
-                if n <= model.len() {
-                    model.drain(..n);
+                ensure_eq!(q.release(n).is_ok(), n <= m.data.len());
+                if n <= m.data.len() {
+                    m.consume(n);
+                } else {
+                    refused = true;
                 }
             }
             QueueOp::Push(b) => {
-                ensure_eq!(q.push(*b), free >= 1);
-                if free >= 1 {
-                    model.push_back(*b);
-                    staged.clear();
+                let ok = q.push(*b);
+                ensure_eq!(ok, m.free() >= 1);
+                if ok {
+                    m.push(&[*b]);
+                }
+                refused = !ok;
+            }
+            QueueOp::Pop => {
+                let got = q.pop();
+                ensure_eq!(got, m.data.front().copied());
+                if got.is_some() {
+                    m.consume(1);
                 }
             }
-            QueueOp::Pop => ensure_eq!(q.pop(), model.pop_front()),
             QueueOp::PushSlice(d) => {
-                ensure_eq!(q.push_slice(d), d.len() <= free);
-                if d.len() <= free {
-                    model.extend(d);
-                    staged.clear();
+                let ok = q.push_slice(d);
+                ensure_eq!(ok, d.len() <= m.free());
+                if ok {
+                    m.push(d);
                 }
+                refused = !ok || d.is_empty();
             }
             QueueOp::PopInto(n) => {
                 let mut out = vec![0; usize::from(*n)];
                 let k = q.pop_into(&mut out);
-                let expect: Vec<u8> = model.drain(..k.min(model.len())).collect();
+                ensure_eq!(k, out.len().min(m.data.len()));
+                let expect = m.consume(k);
                 ensure_eq!(&out[..k], &expect[..]);
             }
+            QueueOp::ExportRead => {
+                let e = q.as_ring_mut().export_readable();
+                let snap = read_raw(e.as_ptr(), e.len());
+                m.pins.push(m.tail);
+                m.reads.push(LiveRead {
+                    export: e,
+                    start: m.tail,
+                    snapshot: snap,
+                });
+            }
+            QueueOp::ReleaseView(i) => {
+                let live = m.reads.len() + m.grants.iter().flatten().count();
+                if live > 0 {
+                    let i = usize::from(*i) % live;
+                    if i < m.reads.len() {
+                        let r = m.reads.remove(i);
+                        ensure!(q.as_ring_mut().release(r.export));
+                        m.unpin(r.start);
+                    } else {
+                        let slot = m
+                            .grants
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, g)| g.is_some())
+                            .nth(i - m.reads.len())
+                            .map(|(k, _)| k)
+                            .expect("counted above");
+                        let g = m.grants[slot].take().expect("live");
+                        let was_open = m.grant.as_ref().is_some_and(|o| o.export == Some(slot));
+                        ensure_eq!(q.release_reservation(g.export), was_open);
+                        if was_open {
+                            m.grant = None;
+                        }
+                        m.unpin(g.start);
+                    }
+                }
+            }
         }
-        ensure_eq!(q.len(), model.len());
-        ensure_eq!(q.peek(), &contents(&model)[..]);
+        if refused {
+            ensure_eq!(snapshot(q.as_ring()), before);
+        }
+        ensure_eq!(q.len(), m.data.len());
+        m.check(q.as_ring())?;
     }
     Ok(())
 }
+
+// --- ByteStream ----------------------------------------------------------------
 
 /// One step on a [`ByteStream`].
 #[derive(Debug, Clone)]
@@ -336,41 +735,102 @@ pub enum StreamOp {
     /// `fill_buf`, then `consume(n)` of what it showed.
     FillConsume(u16),
     Flush,
+    Clear,
+    ExportRead,
+    /// Releases the live export with this index (modulo their number).
+    Release(u8),
+    Close,
 }
 
-/// Runs `ops` on a stream of `capacity` bytes and on a `VecDeque`.
+/// Runs `ops` on a stream of `capacity` bytes and on the model.
 pub fn check_stream(capacity: usize, ops: &[StreamOp]) -> Outcome {
     let mut s = ByteStream::with_capacity(capacity).map_err(|e| e.to_string())?;
-    let mut model: VecDeque<u8> = VecDeque::new();
+    let mut m = RingModel::new(capacity);
+    let mut closed = false;
     for op in ops {
+        let before = snapshot(s.as_ring());
         match op {
-            StreamOp::Write(d) => {
-                let free = capacity - model.len();
-                let k = s.write(d).map_err(|e| e.to_string())?;
-                ensure_eq!(k, d.len().min(free));
-                model.extend(&d[..k]);
-            }
+            StreamOp::Write(d) => match s.write_partial(d) {
+                Ok(k) => {
+                    ensure!(!closed);
+                    ensure_eq!(k, d.len().min(m.free()));
+                    m.push(&d[..k]);
+                }
+                Err(Error::Closed) => ensure!(closed),
+                Err(e) => return Err(e.to_string()),
+            },
             StreamOp::Read(n) => {
                 let mut out = vec![0; usize::from(*n)];
-                let k = s.read(&mut out).map_err(|e| e.to_string())?;
-                ensure_eq!(k, out.len().min(model.len()));
-                let expect: Vec<u8> = model.drain(..k).collect();
-                ensure_eq!(&out[..k], &expect[..]);
+                match s.read(&mut out) {
+                    Ok(k) => {
+                        ensure!(!closed);
+                        ensure_eq!(k, out.len().min(m.data.len()));
+                        let expect = m.consume(k);
+                        ensure_eq!(&out[..k], &expect[..]);
+                    }
+                    Err(_) => ensure!(closed),
+                }
             }
-            StreamOp::FillConsume(n) => {
-                let buf = s.fill_buf().map_err(|e| e.to_string())?.to_vec();
-                ensure_eq!(&buf, &contents(&model));
-                let k = usize::from(*n).min(buf.len());
-                s.consume(k);
-                model.drain(..k);
+            StreamOp::FillConsume(n) => match s.fill_buf() {
+                Ok(buf) => {
+                    let buf = buf.to_vec();
+                    let want: Vec<u8> = m.data.iter().copied().collect();
+                    ensure_eq!(buf, want);
+                    let k = usize::from(*n).min(buf.len());
+                    s.consume(k);
+                    m.consume(k);
+                }
+                Err(_) => ensure!(closed),
+            },
+            StreamOp::Flush => ensure_eq!(s.flush().is_ok(), !closed),
+            StreamOp::Clear => match s.clear() {
+                Ok(()) => {
+                    let n = m.data.len();
+                    m.consume(n);
+                }
+                Err(Error::Closed) => ensure!(closed),
+                Err(e) => return Err(e.to_string()),
+            },
+            StreamOp::ExportRead => match s.export_readable() {
+                Ok(e) => {
+                    let snap = read_raw(e.as_ptr(), e.len());
+                    m.pins.push(m.tail);
+                    m.reads.push(LiveRead {
+                        export: e,
+                        start: m.tail,
+                        snapshot: snap,
+                    });
+                }
+                Err(Error::Closed) => ensure!(closed),
+                Err(e) => return Err(e.to_string()),
+            },
+            StreamOp::Release(i) => {
+                if !m.reads.is_empty() {
+                    let r = m.reads.remove(usize::from(*i) % m.reads.len());
+                    ensure!(s.release(r.export));
+                    m.unpin(r.start);
+                }
             }
-            StreamOp::Flush => s.flush().map_err(|e| e.to_string())?,
+            StreamOp::Close => {
+                s.close();
+                closed = true;
+            }
         }
-        ensure_eq!(s.available_to_read(), model.len());
-        ensure_eq!(s.available_to_write(), capacity - model.len());
+        if closed {
+            ensure!(s.available_to_read().is_err() && s.available_to_write().is_err());
+        } else {
+            ensure_eq!(s.available_to_read().ok(), Some(m.data.len()));
+            ensure_eq!(s.available_to_write().ok(), Some(m.free()));
+        }
+        if closed && !matches!(op, StreamOp::Release(_)) {
+            ensure_eq!(snapshot(s.as_ring()), before);
+        }
+        m.check(s.as_ring())?;
     }
     Ok(())
 }
+
+// --- PicoList ------------------------------------------------------------------
 
 /// One step on a [`PicoList`].
 #[derive(Debug, Clone)]
@@ -397,10 +857,11 @@ pub enum ListOp {
 pub fn check_list(ops: &[ListOp]) -> Outcome {
     let mut list = PicoList::new();
     let mut model: Vec<u8> = Vec::new();
-    // Live exports: pointer and the bytes they showed.
-    let mut live: Vec<(*const u8, Vec<u8>)> = Vec::new();
+    // Live exports and the bytes they showed.
+    let mut live: Vec<(ListExport, Vec<u8>)> = Vec::new();
     for op in ops {
         let shown = live.iter().map(|(_, s)| s.len()).max().unwrap_or(0);
+        let before = list.as_slice().to_vec();
         match op {
             ListOp::Extend(d) => {
                 list.extend_from_slice(d).map_err(|e| e.to_string())?;
@@ -420,7 +881,10 @@ pub fn check_list(ops: &[ListOp]) -> Outcome {
                     ensure!(model.is_empty() || shown < model.len());
                     ensure_eq!(b, model.pop());
                 }
-                Err(Error::Pinned { .. }) => ensure!(shown >= model.len() && !model.is_empty()),
+                Err(Error::Pinned { .. }) => {
+                    ensure!(shown >= model.len() && !model.is_empty());
+                    ensure_eq!(list.as_slice(), &before[..]);
+                }
                 Err(e) => return Err(e.to_string()),
             },
             ListOp::Set(i, v) => {
@@ -463,26 +927,23 @@ pub fn check_list(ops: &[ListOp]) -> Outcome {
                 Err(e) => return Err(e.to_string()),
             },
             ListOp::Export => {
-                let (p, n) = list.export();
-                ensure_eq!(n, model.len());
-                live.push((p, model.clone()));
+                let e = list.export();
+                ensure_eq!(e.len(), model.len());
+                live.push((e, model.clone()));
             }
             ListOp::Release(i) => {
                 if !live.is_empty() {
-                    let (_, shown) = live.remove(usize::from(*i) % live.len());
-                    ensure!(list.release(shown.len()));
+                    let (e, _) = live.remove(usize::from(*i) % live.len());
+                    ensure!(list.release(e));
                 }
             }
         }
         ensure_eq!(list.as_slice(), &model[..]);
         ensure_eq!(list.live_exports(), live.len());
-        for (p, snapshot) in &live {
-            // SAFETY: a live export's bytes stay valid and unchanged until
-            // it is released.
-            let now = unsafe { std::slice::from_raw_parts(*p, snapshot.len()) };
-            ensure_eq!(now, &snapshot[..]);
+        for (e, snapshot) in &live {
+            ensure_eq!(read_raw(e.as_ptr(), e.len()), *snapshot);
             if !snapshot.is_empty() {
-                ensure_eq!(*p, list.as_slice().as_ptr());
+                ensure_eq!(e.as_ptr(), list.as_slice().as_ptr());
             }
         }
     }

@@ -1,0 +1,250 @@
+//! Arguments: the parameter lists of the methods, and the conversion of
+//! counts, indexes, byte values and capacities.
+//!
+//! Every integer argument accepts any object with `__index__` (NumPy
+//! scalars included), as `bytearray` does; anything else raises
+//! `TypeError` naming the argument. Messages quote the value passed, even
+//! beyond 64 bits.
+
+use std::ffi::CStr;
+
+use picoring::{Error, MAX_CAPACITY};
+use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyInt};
+
+use crate::ffi::{self, Params};
+
+macro_rules! params {
+    ($($(#[$doc:meta])* $ty:ident = [$($name:literal),*], required $req:literal;)*) => {$(
+        $(#[$doc])*
+        pub(crate) struct $ty;
+        impl Params for $ty {
+            const NAMES: &'static [&'static CStr] = &[$($name),*];
+            const REQUIRED: usize = $req;
+        }
+    )*};
+}
+
+params! {
+    /// `()`.
+    NoParams = [], required 0;
+    /// `(capacity)`.
+    Capacity = [c"capacity"], required 1;
+    /// `(data=None)`.
+    OptData = [c"data"], required 0;
+    /// `(item)`: one byte value.
+    Item = [c"item"], required 1;
+    /// `(data)`: a bytes-like object.
+    Data = [c"data"], required 1;
+    /// `(buffer)`: a writable buffer.
+    Buffer = [c"buffer"], required 1;
+    /// `(n)`: a count.
+    N = [c"n"], required 1;
+    /// `(n=None)`: an optional count.
+    OptN = [c"n"], required 0;
+    /// `(index)`.
+    Index = [c"index"], required 1;
+    /// `(index, value)`.
+    IndexValue = [c"index", c"value"], required 2;
+}
+
+/// An integer argument, converted through `__index__`.
+pub(crate) struct Int<'py> {
+    /// The value, if it fits in an `i64`.
+    pub value: Option<i64>,
+    /// The int itself, for messages about values beyond 64 bits.
+    pub int: Bound<'py, PyInt>,
+}
+
+impl std::fmt::Display for Int<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.value {
+            Some(v) => write!(f, "{v}"),
+            None => write!(f, "{}", self.int),
+        }
+    }
+}
+
+/// The name of `obj`'s type, for messages.
+pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    match obj.get_type().name() {
+        Ok(n) => n.to_string(),
+        Err(e) => {
+            ffi::discard(obj.py(), e);
+            "?".into()
+        }
+    }
+}
+
+/// Converts `obj` with `__index__`; `arg` names it in the error.
+#[inline]
+pub(crate) fn int<'py>(obj: &Bound<'py, PyAny>, arg: &str) -> PyResult<Int<'py>> {
+    let int = match obj.cast::<PyInt>() {
+        Ok(i) => i.clone(),
+        Err(_) => match ffi::number_index(obj) {
+            Ok(i) => i,
+            Err(e) => {
+                ffi::discard(obj.py(), e);
+                return Err(not_an_int(obj, arg));
+            }
+        },
+    };
+    Ok(Int {
+        value: ffi::long_value(&int),
+        int,
+    })
+}
+
+fn not_an_int(obj: &Bound<'_, PyAny>, arg: &str) -> PyErr {
+    PyTypeError::new_err(format!(
+        "{arg} must be an int (or an object with __index__), not {}",
+        type_name(obj)
+    ))
+}
+
+/// A count: an int >= 0. Values beyond what any ring holds saturate (the
+/// callers clamp them or refuse them, quoting [`Count::given`]).
+pub(crate) struct Count<'py> {
+    pub n: usize,
+    given: Int<'py>,
+}
+
+impl Count<'_> {
+    /// The value passed, as the caller wrote it.
+    pub(crate) fn given(&self) -> String {
+        self.given.to_string()
+    }
+}
+
+/// A count argument.
+#[inline]
+pub(crate) fn count<'py>(obj: &Bound<'py, PyAny>, arg: &str) -> PyResult<Count<'py>> {
+    let given = int(obj, arg)?;
+    let n = match given.value {
+        Some(v) if v < 0 => {
+            return Err(PyValueError::new_err(format!(
+                "{arg} must be >= 0, got {v}"
+            )))
+        }
+        Some(v) => usize::try_from(v).unwrap_or(usize::MAX),
+        None if given.int.lt(0)? => {
+            return Err(PyValueError::new_err(format!(
+                "{arg} must be >= 0, got {}",
+                given.int
+            )))
+        }
+        None => usize::MAX,
+    };
+    Ok(Count { n, given })
+}
+
+/// An optional count: `None`, or a missing argument, means "all".
+#[inline]
+pub(crate) fn opt_count<'py>(
+    obj: Option<&Bound<'py, PyAny>>,
+    arg: &str,
+) -> PyResult<Option<Count<'py>>> {
+    match obj {
+        None => Ok(None),
+        Some(o) if o.is_none() => Ok(None),
+        Some(o) => count(o, arg).map(Some),
+    }
+}
+
+/// A byte value: an int in `range(0, 256)`.
+#[inline]
+pub(crate) fn byte(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<u8> {
+    if let Ok(i) = obj.cast::<PyInt>() {
+        if let Some(b @ 0..=255) = ffi::long_value(i) {
+            return Ok(b as u8);
+        }
+    }
+    let v = int(obj, arg)?;
+    match v.value {
+        Some(b @ 0..=255) => Ok(b as u8),
+        _ => Err(PyValueError::new_err(format!(
+            "{arg} must be in range(0, 256), got {v}"
+        ))),
+    }
+}
+
+/// An index: any int, negative counting from the end. `None` when it is
+/// beyond `isize` (out of range of anything).
+#[inline]
+pub(crate) fn index<'py>(
+    obj: &Bound<'py, PyAny>,
+    arg: &str,
+) -> PyResult<(Option<isize>, Int<'py>)> {
+    let v = int(obj, arg)?;
+    Ok((v.value.and_then(|i| isize::try_from(i).ok()), v))
+}
+
+/// Resolves a possibly negative index against `len`.
+#[inline]
+pub(crate) fn resolve_index(index: isize, len: usize) -> Option<usize> {
+    let i = if index < 0 {
+        index.checked_add(len as isize)?
+    } else {
+        index
+    };
+    (i >= 0 && (i as usize) < len).then_some(i as usize)
+}
+
+/// A capacity argument: an int in `1 ..= MAX_CAPACITY`.
+pub(crate) fn capacity(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let v = int(obj, "capacity")?;
+    match v.value {
+        Some(c) if c <= 0 => Err(PyValueError::new_err(format!(
+            "capacity must be > 0, got {c}"
+        ))),
+        Some(c) if c as u64 <= MAX_CAPACITY as u64 => Ok(c as usize),
+        None if v.int.lt(0)? => Err(PyValueError::new_err(format!(
+            "capacity must be > 0, got {}",
+            v.int
+        ))),
+        _ => Err(PyMemoryError::new_err(format!(
+            "capacity {v} bytes is larger than the maximum {MAX_CAPACITY} bytes"
+        ))),
+    }
+}
+
+/// A core error about the count `given`, with the value as it was passed
+/// (the core only knows the saturated one).
+pub(crate) fn with_count(e: Error, given: &Count<'_>) -> PyErr {
+    match e {
+        Error::OutOfRange {
+            arg, limit, what, ..
+        } => PyValueError::new_err(format!(
+            "{arg}={} is more than {what} ({limit})",
+            given.given()
+        )),
+        other => crate::errors::to_py(other),
+    }
+}
+
+// --- results -------------------------------------------------------------------
+
+/// `bool` as a Python object.
+#[inline]
+pub(crate) fn boolean(py: Python<'_>, b: bool) -> Bound<'_, PyAny> {
+    PyBool::new(py, b).to_owned().into_any()
+}
+
+/// A count as a Python int.
+#[inline]
+pub(crate) fn usize_obj(py: Python<'_>, v: usize) -> Bound<'_, PyAny> {
+    v.into_pyobject(py).expect("infallible").into_any()
+}
+
+/// A byte as a Python int.
+#[inline]
+pub(crate) fn u8_obj(py: Python<'_>, v: u8) -> Bound<'_, PyAny> {
+    v.into_pyobject(py).expect("infallible").into_any()
+}
+
+/// `None` as a Python object.
+#[inline]
+pub(crate) fn none(py: Python<'_>) -> Bound<'_, PyAny> {
+    py.None().into_bound(py)
+}

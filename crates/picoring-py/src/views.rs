@@ -1,0 +1,128 @@
+//! Writable views: the open grant of a ring or queue, handed to Python as
+//! a `memoryview` of a small helper object that owns the grant's token.
+//!
+//! The helper ends the grant's export when its one memoryview is released
+//! (or when it is dropped without ever having been exported): the core
+//! then abandons the grant if it was not published, or only unpins it.
+
+use std::ffi::c_int;
+use std::sync::Mutex;
+
+use picoring::GrantExport;
+use pyo3::exceptions::PyBufferError;
+use pyo3::prelude::*;
+use pyo3::types::PyMemoryView;
+
+use crate::args;
+use crate::ffi::{self, Class, Exported, Method, Slf, Slots, TypeCell};
+
+/// Gives a grant export back to the object it came from.
+pub(crate) type GiveBack = fn(&Bound<'_, PyAny>, GrantExport);
+/// Tells whether a grant export is still the open grant of its object.
+pub(crate) type IsOpen = fn(&Bound<'_, PyAny>, &GrantExport) -> bool;
+
+/// The object behind a writable view (`memoryview.obj`).
+pub(crate) struct WritableView {
+    owner: ffi::Owned,
+    give_back: GiveBack,
+    is_open: IsOpen,
+    /// The token while the export is live.
+    token: Mutex<Option<GrantExport>>,
+    /// Where the grant starts and how long it is (copied from the token).
+    ptr: usize,
+    len: usize,
+    /// The owner's class name, for `repr`.
+    of: &'static str,
+    exported: std::sync::atomic::AtomicBool,
+}
+
+static TYPE: TypeCell = TypeCell::new();
+
+impl Class for WritableView {
+    const NAME: &'static std::ffi::CStr = c"picoring._picoring.WritableView";
+    const DOC: &'static std::ffi::CStr =
+        c"The free space a ring or queue handed out for writing in place \
+        (the object behind the memoryview of get_writable_view() and reserve()). Publishing ends \
+        the grant; releasing the memoryview unpublished abandons it.";
+    type New = args::NoParams;
+    type Export = ();
+    const NEW: Option<fn(Python<'_>, &ffi::Args<'_, '_>) -> PyResult<Self>> = None;
+    const SLOTS: Slots<Self> = Slots {
+        repr: Some(repr),
+        buffer: Some(ffi::Buffer { export, release }),
+        ..Slots::NONE
+    };
+    fn cell() -> &'static TypeCell {
+        &TYPE
+    }
+    fn methods() -> Vec<Method> {
+        Vec::new()
+    }
+    fn on_dealloc(s: Slf<'_, '_, Self>) {
+        // Never exported (an error on the way): give the grant back now.
+        give_back(&s, s.py());
+    }
+}
+
+fn repr(s: Slf<'_, '_, WritableView>) -> String {
+    let token = s.token.lock().unwrap_or_else(|p| p.into_inner());
+    let state = match token.as_ref() {
+        Some(t) if (s.is_open)(s.owner.bind(s.py()), t) => "open",
+        Some(_) => "published or abandoned",
+        None => "released",
+    };
+    format!("<WritableView of {}: {} bytes, {state}>", s.of, s.len)
+}
+
+fn export(s: Slf<'_, '_, WritableView>, _flags: c_int) -> PyResult<Exported<()>> {
+    if s.exported.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        return Err(PyBufferError::new_err(
+            "this writable view was already handed out; ask the ring for a new one",
+        ));
+    }
+    Ok(Exported {
+        ptr: s.ptr as *mut u8,
+        len: s.len,
+        readonly: false,
+        token: (),
+    })
+}
+
+fn release(s: Slf<'_, '_, WritableView>, (): ()) {
+    give_back(&s, s.py());
+}
+
+fn give_back(v: &WritableView, py: Python<'_>) {
+    let token = v.token.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(t) = token {
+        (v.give_back)(v.owner.bind(py), t);
+    }
+}
+
+/// A writable memoryview of the grant `token` of `owner`.
+pub(crate) fn writable_view<'py>(
+    owner: &Bound<'py, PyAny>,
+    of: &'static str,
+    token: GrantExport,
+    back: GiveBack,
+    is_open: IsOpen,
+) -> PyResult<Bound<'py, PyMemoryView>> {
+    let view = WritableView {
+        owner: ffi::Owned::new(owner),
+        give_back: back,
+        is_open,
+        ptr: token.as_mut_ptr() as usize,
+        len: token.len(),
+        token: Mutex::new(Some(token)),
+        of,
+        exported: std::sync::atomic::AtomicBool::new(false),
+    };
+    let obj = match ffi::new_instance(owner.py(), view) {
+        Ok(obj) => obj,
+        Err((e, view)) => {
+            give_back(&view, owner.py());
+            return Err(e);
+        }
+    };
+    ffi::memoryview(&obj)
+}

@@ -1,0 +1,591 @@
+//! Where mirrored memory comes from: arenas of equal slots, and the
+//! registry of them that `fork()` walks.
+//!
+//! Each ring costs kernel mappings, and Linux allows 65,530 per process by
+//! default (`vm.max_map_count`). So rings of up to [`PACK_MAX`] bytes share
+//! one anonymous file per *arena*, laid out so that the kernel merges
+//! neighbouring mappings: slot `k`'s two halves both map file offset `k*S`,
+//! at virtual `A + 2kS` and `A + 2kS + S`, so slot `k`'s second half and slot
+//! `k+1`'s first half are contiguous in both address and file offset.
+//!
+//! ```text
+//!  virtual  A     A+S    A+2S   A+3S   A+4S   A+5S
+//!           | 0 a  | 0 b  | 1 a  | 1 b  | 2 a  | 2 b  |  PROT_NONE ...
+//!  file       0      0      S      S      2S     2S
+//!  mappings [ 1   ][    2        ][    3        ][ 4  ]   m slots: m + 1
+//! ```
+//!
+//! One mapping per ring, then, and a slot freed by a ring is reused by the
+//! next without a system call (its pages are given back to the OS first:
+//! they read as zeros again). Larger rings get an arena of one slot (two
+//! mappings). An arena maps all its slots when it is made and closes its
+//! file at once: no descriptor is kept open (a program that closes every
+//! descriptor, or reuses their numbers, cannot make picoring map the wrong
+//! file).
+//!
+//! At `fork()` ([`prepare_fork`], [`after_fork_child`]) every arena is
+//! copied into one new file, *live bytes only*: each ring tells its slot
+//! which bytes a child can see ([`Slot::set_live`]: from the oldest pin or
+//! the tail to the head, or to the end of its open grant). The child maps
+//! the copy over the same addresses, so its pointers and views stay valid
+//! and private, and a fork costs what the rings hold, not their capacity.
+//!
+//! Under Miri and on platforms without mirrored memory, a slot is simply
+//! one mirror of its own (see `sys`).
+
+// Without mirrored memory (Miri, Windows for now) slots are not packed.
+#![cfg_attr(any(miri, not(unix)), allow(dead_code))]
+
+use std::ptr::NonNull;
+
+use crate::error::Result;
+
+/// Rings up to this many bytes of memory share arenas.
+pub(crate) const PACK_MAX: usize = 64 * 1024;
+
+/// Slots in a packed arena. All are mapped when the arena is made (its
+/// file is then closed: an arena holds no descriptor), so this is also how
+/// many mappings a new arena costs at once.
+const PACK_SLOTS: usize = 64;
+
+/// Slots per arena for rings of `size` bytes (a whole number of pages).
+pub(crate) fn slots_for(size: usize) -> usize {
+    if imp::PACKING && size <= PACK_MAX {
+        PACK_SLOTS
+    } else {
+        1
+    }
+}
+
+pub(crate) use imp::Slot;
+#[cfg(all(unix, not(miri)))]
+pub(crate) use imp::{after_fork_child, after_fork_parent, prepare_fork};
+
+/// The memory of one mirror, given by [`map`].
+pub(crate) struct Mapped {
+    pub(crate) slot: Slot,
+    /// First byte of the slot's first half.
+    pub(crate) base: NonNull<u8>,
+}
+
+#[cfg(all(unix, not(miri)))]
+mod imp {
+    use std::os::fd::OwnedFd;
+    use std::ptr::NonNull;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use super::{slots_for, Mapped};
+    use crate::error::{Error, Result};
+    use crate::sys;
+
+    pub(super) const PACKING: bool = sys::CAN_REMOVE_PAGES;
+
+    /// What a child process must see of one slot: `len` bytes from memory
+    /// offset `off` (wrapping past the end of the first half).
+    #[derive(Default)]
+    struct Live {
+        off: AtomicUsize,
+        len: AtomicUsize,
+    }
+
+    /// The part of an arena that rings read without the registry lock.
+    /// Its address is stable (boxed) for as long as the arena exists.
+    struct Shared {
+        /// Start of the `2 * slot_size * nslots` bytes of address space.
+        base: NonNull<u8>,
+        slot_size: usize,
+        nslots: usize,
+        /// One entry per slot.
+        live: Box<[Live]>,
+        /// Set in a child process when the arena could not be copied at
+        /// fork: its memory reads as zeros and must not be used.
+        lost: AtomicBool,
+    }
+
+    /// An arena, as the registry keeps it (guarded by the registry lock).
+    /// All its slots are mapped.
+    struct Arena {
+        shared: Box<Shared>,
+        /// Slots that no ring uses, the lowest last.
+        free: Vec<usize>,
+        /// Slots in use.
+        used: usize,
+        /// Where this arena starts in the file made by `prepare_fork`.
+        fork_offset: usize,
+    }
+
+    // SAFETY: `Shared` points to memory it owns (the arena's mappings),
+    // like a `Box<[u8]>`; its mutable parts are atomics.
+    unsafe impl Send for Shared {}
+    // SAFETY: as above.
+    unsafe impl Sync for Shared {}
+
+    impl Arena {
+        fn file_len(&self) -> usize {
+            self.shared.slot_size * self.shared.nslots
+        }
+
+        fn has_room(&self) -> bool {
+            !self.free.is_empty() && !self.shared.lost.load(Ordering::Relaxed)
+        }
+    }
+
+    /// Maps every slot of the arena whose memory is `shared` from `fd`,
+    /// slot 0 at file offset `at`, in the merged layout: `nslots + 1`
+    /// mappings (slot 0's first half, then each second half joined with
+    /// the next slot's first half, then the last second half).
+    ///
+    /// # Safety
+    /// The arena's address space must be ours, and nothing may point into
+    /// it but to bytes that the new mappings show the same (a fork copy).
+    unsafe fn map_slots(shared: &Shared, fd: &OwnedFd, at: usize) -> Result<()> {
+        let s = shared.slot_size;
+        let n = shared.nslots;
+        let base = shared.base.as_ptr();
+        // SAFETY: every range lies in the arena's `2 * s * n` bytes
+        // (caller's contract), and the file has `s * n` bytes from `at`.
+        unsafe {
+            sys::map_file_fixed(base, s, fd, at)?;
+            for k in 0..n - 1 {
+                sys::map_file_fixed(base.add(2 * k * s + s), 2 * s, fd, at + k * s)?;
+            }
+            sys::map_file_fixed(base.add(2 * (n - 1) * s + s), s, fd, at + (n - 1) * s)
+        }
+    }
+
+    fn slot_addr(shared: &Shared, k: usize) -> *mut u8 {
+        debug_assert!(k < shared.nslots);
+        // SAFETY: `k < nslots`, so the address lies inside the reservation.
+        unsafe { shared.base.as_ptr().add(2 * k * shared.slot_size) }
+    }
+
+    /// A slot of an arena, owned by one mirror.
+    pub(crate) struct Slot {
+        shared: NonNull<Shared>,
+        index: usize,
+    }
+
+    // SAFETY: a slot is owned by one mirror; what it points to is `Sync`.
+    unsafe impl Send for Slot {}
+    // SAFETY: `&Slot` only reads atomics and immutable fields.
+    unsafe impl Sync for Slot {}
+
+    impl Slot {
+        fn shared(&self) -> &Shared {
+            // SAFETY: the arena, and so its boxed `Shared`, lives while any
+            // of its slots is in use.
+            unsafe { self.shared.as_ref() }
+        }
+
+        /// A slot of `size` bytes (a positive whole number of pages),
+        /// mapped twice back to back, zeroed.
+        pub(crate) fn map(size: usize) -> Result<Mapped> {
+            let mut reg = lock();
+            let i = match reg
+                .arenas
+                .iter()
+                .position(|a| a.shared.slot_size == size && a.has_room())
+            {
+                Some(i) => i,
+                None => {
+                    let a = new_arena(&reg, size, slots_for(size))?;
+                    reg.arenas.push(a);
+                    reg.arenas.len() - 1
+                }
+            };
+            let arena = &mut reg.arenas[i];
+            let index = arena
+                .free
+                .pop()
+                .expect("an arena with room has a free slot");
+            arena.used += 1;
+            let base = NonNull::new(slot_addr(&arena.shared, index)).expect("inside a mapping");
+            Ok(Mapped {
+                slot: Slot {
+                    shared: NonNull::from(&*arena.shared),
+                    index,
+                },
+                base,
+            })
+        }
+
+        /// Tells the fork handler that a child process sees `len` bytes of
+        /// this slot from offset `off`.
+        #[inline]
+        pub(crate) fn set_live(&self, off: usize, len: usize) {
+            let live = &self.shared().live[self.index];
+            live.off.store(off, Ordering::Relaxed);
+            live.len.store(len, Ordering::Relaxed);
+        }
+
+        /// True in a child process whose copy of this memory could not be
+        /// made at fork.
+        #[inline]
+        pub(crate) fn is_lost(&self) -> bool {
+            self.shared().lost.load(Ordering::Relaxed)
+        }
+
+        /// Gives the slot back. Unless `untouched` (nothing was ever written
+        /// or handed out for writing), its pages are given back to the OS
+        /// first, so that its next owner reads zeros.
+        pub(crate) fn free(&mut self, untouched: bool) {
+            self.set_live(0, 0);
+            let mut reg = lock();
+            let ptr = self.shared.as_ptr().cast_const();
+            let i = reg
+                .arenas
+                .iter()
+                .position(|a| std::ptr::eq(&*a.shared, ptr))
+                .expect("a slot's arena is registered");
+            let s = reg.arenas[i].shared.slot_size;
+            reg.arenas[i].used -= 1;
+            // An empty arena is kept as the spare of its size, unless
+            // another arena of that size has room already.
+            let spare_elsewhere = reg
+                .arenas
+                .iter()
+                .enumerate()
+                .any(|(j, a)| j != i && a.shared.slot_size == s && a.has_room());
+            let arena = &mut reg.arenas[i];
+            let keep = arena.shared.nslots > 1 && (arena.used > 0 || !spare_elsewhere);
+            if keep {
+                // SAFETY: the slot's first half is a shared mapping of the
+                // arena file that its ring, now gone, was the only user of.
+                let removed = untouched
+                    || unsafe { sys::remove_pages(slot_addr(&arena.shared, self.index), s) };
+                if removed {
+                    arena.free.push(self.index);
+                }
+                // Otherwise (a lost arena's zero pages) the slot stays out
+                // of use rather than show old bytes.
+            } else {
+                let arena = reg.arenas.swap_remove(i);
+                let span = 2 * arena.file_len();
+                // SAFETY: no slot of the arena is in use: nothing points
+                // into its mappings any more.
+                unsafe { sys::unmap(arena.shared.base.as_ptr(), span) };
+            }
+        }
+    }
+
+    /// Mappings left free below `vm.max_map_count` for everything else: at
+    /// the limit the kernel refuses `brk` too, so `malloc` would fail.
+    const HEADROOM: usize = 1024;
+
+    /// Mappings an arena holds: one per slot and one more.
+    fn mappings_of(nslots: usize) -> usize {
+        nslots + 1
+    }
+
+    /// Refuses a new arena that could take the process within
+    /// [`HEADROOM`] mappings of its limit. The real count (a read of
+    /// `/proc/self/maps`) is only taken once the arenas alone hold half of
+    /// the limit.
+    fn check_mapping_limit(reg: &Registry, size: usize, nslots: usize) -> Result<()> {
+        if !cfg!(any(target_os = "linux", target_os = "android")) {
+            return Ok(());
+        }
+        static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let max = *MAX.get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/vm/max_map_count")
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(65_530)
+        });
+        let ours: usize = reg
+            .arenas
+            .iter()
+            .map(|a| mappings_of(a.shared.nslots))
+            .sum();
+        let needed = mappings_of(nslots);
+        if ours + needed < max / 2 {
+            return Ok(());
+        }
+        let Ok(maps) = std::fs::read("/proc/self/maps") else {
+            return Ok(());
+        };
+        let in_use = maps.iter().filter(|&&b| b == b'\n').count();
+        if in_use + needed + HEADROOM > max {
+            return Err(Error::MappingLimit { size, in_use, max });
+        }
+        Ok(())
+    }
+
+    /// A new arena of `nslots` slots of `size` bytes, all mapped; its file
+    /// is closed on return.
+    fn new_arena(reg: &Registry, size: usize, nslots: usize) -> Result<Arena> {
+        check_mapping_limit(reg, size, nslots)?;
+        let file_len = size * nslots;
+        let fd = sys::anon_file(file_len).map_err(|e| e.for_request(size))?;
+        let span = file_len.checked_mul(2).ok_or(Error::CapacityTooLarge {
+            requested: size,
+            max: isize::MAX as usize / 2,
+        })?;
+        let base = sys::reserve(span).map_err(|e| e.for_request(size))?;
+        let shared = Box::new(Shared {
+            base,
+            slot_size: size,
+            nslots,
+            live: (0..nslots).map(|_| Live::default()).collect(),
+            lost: AtomicBool::new(false),
+        });
+        // SAFETY: the reservation is ours and nothing points into it yet.
+        if let Err(e) = unsafe { map_slots(&shared, &fd, 0) } {
+            // SAFETY: as above.
+            unsafe { sys::unmap(base.as_ptr(), span) };
+            return Err(e.for_request(size));
+        }
+        Ok(Arena {
+            shared,
+            free: (0..nslots).rev().collect(),
+            used: 0,
+            fork_offset: 0,
+        })
+    }
+
+    // --- the registry ------------------------------------------------------
+
+    struct Registry {
+        arenas: Vec<Arena>,
+        /// The copy made by `prepare_fork`, consumed after the fork.
+        fork_file: Option<OwnedFd>,
+    }
+
+    struct Lock {
+        locked: AtomicBool,
+        inner: std::cell::UnsafeCell<Registry>,
+    }
+
+    // SAFETY: `inner` is only reached through `Guard`, which holds `locked`.
+    unsafe impl Sync for Lock {}
+
+    static REGISTRY: Lock = Lock {
+        locked: AtomicBool::new(false),
+        inner: std::cell::UnsafeCell::new(Registry {
+            arenas: Vec::new(),
+            fork_file: None,
+        }),
+    };
+
+    /// The registry, locked. A spin lock (with yields), because the fork
+    /// handlers take it and the child must be able to let it go.
+    struct Guard(());
+
+    fn lock() -> Guard {
+        crate::fork::install();
+        while REGISTRY
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::thread::yield_now();
+        }
+        Guard(())
+    }
+
+    impl std::ops::Deref for Guard {
+        type Target = Registry;
+        fn deref(&self) -> &Registry {
+            // SAFETY: the guard holds the lock: no other reference exists.
+            unsafe { &*REGISTRY.inner.get() }
+        }
+    }
+
+    impl std::ops::DerefMut for Guard {
+        fn deref_mut(&mut self) -> &mut Registry {
+            // SAFETY: as in `deref`, and `&mut self` makes it unique.
+            unsafe { &mut *REGISTRY.inner.get() }
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            REGISTRY.locked.store(false, Ordering::Release);
+        }
+    }
+
+    /// Arenas, mapped slots and slots in use, for tests.
+    #[cfg(test)]
+    pub(crate) fn stats() -> (usize, usize, usize) {
+        let reg = lock();
+        let mapped = reg.arenas.iter().map(|a| a.shared.nslots).sum();
+        let used = reg.arenas.iter().map(|a| a.used).sum();
+        (reg.arenas.len(), mapped, used)
+    }
+
+    // --- fork ----------------------------------------------------------------
+
+    /// Before `fork()`, in the parent: locks the registry (until
+    /// [`after_fork_parent`] or [`after_fork_child`]) and copies the live
+    /// bytes of every slot into one new file, at the arena layout.
+    pub(crate) fn prepare_fork() {
+        let mut reg = lock();
+        reg.fork_file = copy_live(&mut reg);
+        // The registry stays locked through the fork.
+        std::mem::forget(reg);
+    }
+
+    /// The live bytes of every slot, in a new file at the arena layout;
+    /// `None` if the file cannot be made.
+    fn copy_live(reg: &mut Registry) -> Option<OwnedFd> {
+        if reg.arenas.is_empty() {
+            return None;
+        }
+        let mut total = 0usize;
+        for a in reg.arenas.iter_mut() {
+            a.fork_offset = total;
+            total += a.file_len();
+        }
+        let fd = sys::anon_file(total).ok()?;
+        let copy = sys::map_file(total, &fd).ok()?;
+        for a in &reg.arenas {
+            let s = a.shared.slot_size;
+            for k in 0..a.shared.nslots {
+                let live = &a.shared.live[k];
+                // Clamped: a ring changed by another thread during the fork
+                // (a misuse) gets a wrong copy, never one outside its slot.
+                let off = live.off.load(Ordering::Relaxed) % s;
+                let len = live.len.load(Ordering::Relaxed).min(s);
+                if len == 0 {
+                    continue;
+                }
+                let first = len.min(s - off);
+                let src = slot_addr(&a.shared, k);
+                let dst = a.fork_offset + k * s;
+                // SAFETY: `src + off .. src + off + len` lies in the slot's
+                // two halves (`off < s`, `len <= s`), mapped and readable;
+                // the destinations are `first` bytes at `dst + off` and
+                // `len - first` at `dst`, inside the slot's `s` bytes of the
+                // new file's mapping; the two mappings are distinct.
+                unsafe {
+                    let from = src.add(off);
+                    let to = copy.as_ptr().add(dst);
+                    std::ptr::copy_nonoverlapping(from, to.add(off), first);
+                    std::ptr::copy_nonoverlapping(from.add(first), to, len - first);
+                }
+            }
+        }
+        // SAFETY: the temporary mapping is ours and no longer used.
+        unsafe { sys::unmap(copy.as_ptr(), total) };
+        Some(fd)
+    }
+
+    /// After `fork()`, in the parent: drops the copy and unlocks.
+    pub(crate) fn after_fork_parent() {
+        // SAFETY: `prepare_fork` left the registry locked for us.
+        let mut reg = Guard(());
+        reg.fork_file = None;
+    }
+
+    /// After `fork()`, in the child: maps each arena's copy over its own
+    /// addresses (or zero pages, flagged lost, if there is no copy), and
+    /// unlocks.
+    pub(crate) fn after_fork_child() {
+        // SAFETY: `prepare_fork` left the registry locked for us, and this
+        // is the only thread of the child.
+        let mut reg = Guard(());
+        let file = reg.fork_file.take();
+        for a in reg.arenas.iter_mut() {
+            let s = &a.shared;
+            // SAFETY: the arena's mappings are ours; the copy shows the
+            // same live bytes at the same addresses.
+            let ok = file
+                .as_ref()
+                .is_some_and(|fd| unsafe { map_slots(s, fd, a.fork_offset) }.is_ok());
+            if !ok {
+                // SAFETY: as above; zero pages replace the shared ones.
+                unsafe { sys::map_zero_fixed(s.base.as_ptr(), 2 * s.slot_size * s.nslots) };
+                s.lost.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+#[cfg(any(miri, not(unix)))]
+mod imp {
+    use std::ptr::NonNull;
+
+    use super::Mapped;
+    use crate::error::Result;
+    use crate::sys;
+
+    pub(super) const PACKING: bool = false;
+
+    /// A mirror of its own: no arenas, no fork.
+    pub(crate) struct Slot {
+        base: NonNull<u8>,
+        size: usize,
+    }
+
+    // SAFETY: owned exclusively by one mirror.
+    unsafe impl Send for Slot {}
+    // SAFETY: `&Slot` reads nothing mutable.
+    unsafe impl Sync for Slot {}
+
+    impl Slot {
+        pub(crate) fn map(size: usize) -> Result<Mapped> {
+            let base = sys::map_mirror(size)?;
+            Ok(Mapped {
+                slot: Slot { base, size },
+                base,
+            })
+        }
+
+        #[inline]
+        pub(crate) fn set_live(&self, _off: usize, _len: usize) {}
+
+        #[inline]
+        pub(crate) fn is_lost(&self) -> bool {
+            false
+        }
+
+        pub(crate) fn free(&mut self, _untouched: bool) {
+            // SAFETY: the mirror is ours and its owner is gone.
+            unsafe { sys::unmap(self.base.as_ptr(), 2 * self.size) };
+        }
+    }
+}
+
+/// Maps a slot of `size` bytes.
+pub(crate) fn map(size: usize) -> Result<Mapped> {
+    Slot::map(size)
+}
+
+#[cfg(all(test, unix, not(miri)))]
+mod tests {
+    use super::*;
+    use crate::mirror::page_size;
+
+    #[test]
+    fn small_rings_share_arenas_and_reuse_slots() {
+        let page = page_size();
+        // A size no other test uses, so that the counts are ours alone.
+        let size = 13 * page;
+        let n = slots_for(size);
+        assert!(n > 2, "{n} slots");
+        let a = map(size).unwrap();
+        let b = map(size).unwrap();
+        // SAFETY: both slots are ours, `2 * size` bytes each.
+        unsafe {
+            *a.base.as_ptr() = 1;
+            assert_eq!(*a.base.as_ptr().add(size), 1, "mirrored");
+            assert_eq!(*b.base.as_ptr(), 0, "another slot");
+        }
+        assert_eq!(
+            b.base.as_ptr() as usize - a.base.as_ptr() as usize,
+            2 * size
+        );
+        let (mut a, mut b) = (a, b);
+        let addr = a.base;
+        a.slot.free(false);
+        let c = map(size).unwrap();
+        assert_eq!(c.base, addr, "the freed slot is reused");
+        // SAFETY: the slot is ours again.
+        assert_eq!(unsafe { *c.base.as_ptr() }, 0, "and reads zeros");
+        let (arenas, mapped, used) = imp::stats();
+        assert!(arenas >= 1 && mapped >= 2 && used >= 2);
+        let mut c = c;
+        c.slot.free(true);
+        b.slot.free(true);
+    }
+}
