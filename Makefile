@@ -68,7 +68,7 @@ bench-python: build $(VENV)/.bench-stamp ## Python workloads beside picoring 0.6
 
 .PHONY: bench-instructions
 bench-instructions: build ## instructions per call under callgrind (repeatable on a noisy machine)
-	bash benchmarks/instructions.sh
+	$(PY) benchmarks/instructions.py
 
 .PHONY: bench
 bench: build $(VENV)/.bench-stamp bench-rust bench-python ## everything: Rust and Python comparisons, table, plot, README section, seed scripts

@@ -234,15 +234,17 @@ def queue_peers() -> None:
 
 
 def stream_picoring(picoring: Any) -> None:
-    s = picoring.PicoByteStreamPy(512 * KiB)
-    chunk = pattern(64 * KiB, 9)
+    for n in (64, 64 * KiB):
+        s = picoring.PicoByteStreamPy(512 * KiB)
+        chunk = pattern(n, 9)
+        write, read = s.write, s.read
 
-    def op() -> bytes:
-        s.write(chunk)
-        return s.read(64 * KiB)  # type: ignore[no-any-return]
+        def op() -> bytes:
+            write(chunk)
+            return read(n)  # type: ignore[no-any-return]
 
-    ok = all(op() == chunk for _ in range(20))
-    emit("stream_64KiB", "picoring", per_op(op), ok)
+        ok = all(op() == chunk for _ in range(20))
+        emit("stream_64KiB" if n > 64 else "stream_64B", "picoring", per_op(op), ok)
 
 
 def stream_peers() -> None:
@@ -258,6 +260,42 @@ def stream_peers() -> None:
         return out
 
     emit("stream_64KiB", "io.BytesIO", per_op(op), all(op() == chunk for _ in range(20)))
+    small = pattern(64, 9)
+    emit("stream_64B", "bytearray", per_op(bytearray_fifo(small)), bytearray_fifo(small)() == small)
+
+
+# --- small calls, creation --------------------------------------------------------
+
+
+def calls_picoring(picoring: Any) -> None:
+    ring = picoring.PicoRingByte(MiB)
+    emit("call_capacity", "picoring", per_op(ring.capacity), ring.capacity() == MiB)
+    cls = picoring.PicoRingByte
+    data = pattern(100)
+
+    def create_drop() -> int:
+        return cls(4 * KiB).capacity()  # type: ignore[no-any-return]
+
+    def create_push_drop() -> bool:
+        r = cls(4 * KiB)
+        return r.push_bytes(data) and bytes(r.get_readable_view()) == data  # type: ignore[no-any-return]
+
+    emit("create_drop_4KiB", "picoring", per_op(create_drop), create_drop() == 4 * KiB)
+    emit("create_push_drop_4KiB", "picoring", per_op(create_push_drop), create_push_drop())
+
+
+def calls_peers() -> None:
+    c = 1 << 20
+    emit("call_capacity", "int.bit_length()", per_op(c.bit_length), c.bit_length() == 21)
+    data = pattern(100)
+
+    def bytearray_push() -> bool:
+        b = bytearray(4 * KiB)
+        b[:100] = data
+        return bytes(memoryview(b)[:100]) == data
+
+    emit("create_drop_4KiB", "bytearray", per_op(lambda: len(bytearray(4 * KiB))), True)
+    emit("create_push_drop_4KiB", "bytearray", per_op(bytearray_push), bytearray_push())
 
 
 # --- list ----------------------------------------------------------------------------
@@ -408,10 +446,16 @@ def main() -> None:
     if args.impl == "picoring":
         import picoring
 
-        for fn in (view_picoring, pushpop_picoring, queue_picoring, stream_picoring, list_picoring, recv_picoring):
+        for fn in (
+            view_picoring, pushpop_picoring, queue_picoring, stream_picoring, calls_picoring,
+            list_picoring, recv_picoring,
+        ):  # fmt: skip
             fn(picoring)
     else:
-        for fn2 in (limits, view_peers, pushpop_peers, queue_peers, stream_peers, list_peers, recv_peers):
+        for fn2 in (
+            limits, view_peers, pushpop_peers, queue_peers, stream_peers, calls_peers,
+            list_peers, recv_peers,
+        ):  # fmt: skip
             fn2()
     if os.environ.get("WORKLOADS_SUMMARY"):
         print(json.dumps({"count": len(RESULTS)}), file=sys.stderr)

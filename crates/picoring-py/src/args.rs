@@ -105,21 +105,48 @@ fn not_an_int(obj: &Bound<'_, PyAny>, arg: &str) -> PyErr {
 
 /// A count: an int >= 0. Values beyond what any ring holds saturate (the
 /// callers clamp them or refuse them, quoting [`Count::given`]).
-pub(crate) struct Count<'py> {
+pub(crate) struct Count<'a, 'py> {
     pub n: usize,
-    given: Int<'py>,
+    given: Given<'a, 'py>,
 }
 
-impl Count<'_> {
+/// The argument a count came from.
+enum Given<'a, 'py> {
+    /// An `int` itself.
+    Int(&'a Bound<'py, PyAny>),
+    /// What `__index__` gave.
+    Index(Int<'py>),
+}
+
+impl Count<'_, '_> {
     /// The value passed, as the caller wrote it.
     pub(crate) fn given(&self) -> String {
-        self.given.to_string()
+        match &self.given {
+            Given::Int(i) => i.to_string(),
+            Given::Index(i) => i.to_string(),
+        }
     }
 }
 
 /// A count argument.
-#[inline]
-pub(crate) fn count<'py>(obj: &Bound<'py, PyAny>, arg: &str) -> PyResult<Count<'py>> {
+#[inline(always)]
+pub(crate) fn count<'a, 'py>(obj: &'a Bound<'py, PyAny>, arg: &str) -> PyResult<Count<'a, 'py>> {
+    if let Ok(i) = obj.cast_exact::<PyInt>() {
+        if let Some(v) = ffi::long_value(i) {
+            if v >= 0 {
+                return Ok(Count {
+                    n: usize::try_from(v).unwrap_or(usize::MAX),
+                    given: Given::Int(obj),
+                });
+            }
+        }
+    }
+    count_slow(obj, arg)
+}
+
+#[cold]
+#[inline(never)]
+fn count_slow<'a, 'py>(obj: &'a Bound<'py, PyAny>, arg: &str) -> PyResult<Count<'a, 'py>> {
     let given = int(obj, arg)?;
     let n = match given.value {
         Some(v) if v < 0 => {
@@ -136,15 +163,18 @@ pub(crate) fn count<'py>(obj: &Bound<'py, PyAny>, arg: &str) -> PyResult<Count<'
         }
         None => usize::MAX,
     };
-    Ok(Count { n, given })
+    Ok(Count {
+        n,
+        given: Given::Index(given),
+    })
 }
 
 /// An optional count: `None`, or a missing argument, means "all".
-#[inline]
-pub(crate) fn opt_count<'py>(
-    obj: Option<&Bound<'py, PyAny>>,
+#[inline(always)]
+pub(crate) fn opt_count<'a, 'py>(
+    obj: Option<&'a Bound<'py, PyAny>>,
     arg: &str,
-) -> PyResult<Option<Count<'py>>> {
+) -> PyResult<Option<Count<'a, 'py>>> {
     match obj {
         None => Ok(None),
         Some(o) if o.is_none() => Ok(None),
@@ -153,13 +183,19 @@ pub(crate) fn opt_count<'py>(
 }
 
 /// A byte value: an int in `range(0, 256)`.
-#[inline]
+#[inline(always)]
 pub(crate) fn byte(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<u8> {
-    if let Ok(i) = obj.cast::<PyInt>() {
+    if let Ok(i) = obj.cast_exact::<PyInt>() {
         if let Some(b @ 0..=255) = ffi::long_value(i) {
             return Ok(b as u8);
         }
     }
+    byte_slow(obj, arg)
+}
+
+#[cold]
+#[inline(never)]
+fn byte_slow(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<u8> {
     let v = int(obj, arg)?;
     match v.value {
         Some(b @ 0..=255) => Ok(b as u8),
@@ -211,7 +247,7 @@ pub(crate) fn capacity(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
 
 /// A core error about the count `given`, with the value as it was passed
 /// (the core only knows the saturated one).
-pub(crate) fn with_count(e: Error, given: &Count<'_>) -> PyErr {
+pub(crate) fn with_count(e: Error, given: &Count<'_, '_>) -> PyErr {
     match e {
         Error::OutOfRange {
             arg, limit, what, ..

@@ -722,6 +722,18 @@ where
                 slf::<T>(Python::assume_attached(), &obj),
             )
         };
+        let f = conjure::<F>();
+        let n = nargs as usize;
+        if kwnames.is_null() && n >= P::REQUIRED && n <= P::NAMES.len() {
+            // Positional arguments only: borrowed where CPython put them.
+            let mut given: Args<'_, '_> = [None; MAX_ARGS];
+            for (i, g) in given.iter_mut().enumerate().take(n) {
+                // SAFETY: `i < nargs`: a live argument of this call, in the
+                // array CPython passed, borrowed for the call.
+                *g = Some(unsafe { Bound::ref_from_ptr(py, &*args.add(i)) });
+            }
+            return finish(py, || f(s, &given));
+        }
         // SAFETY: CPython passes `nargs` positional arguments followed by
         // one value per name in `kwnames` (a tuple of str, or NULL).
         let slots = match unsafe { parse_args::<P>(args, nargs, kwnames) } {
@@ -734,7 +746,6 @@ where
             }
         };
         let given = bind_args(py, &slots);
-        let f = conjure::<F>();
         finish(py, || f(s, &given))
     }
     let tramp: ffi::PyCFunctionFastWithKeywords = trampoline::<T, P, F>;
@@ -824,7 +835,7 @@ fn check_required(
 /// # Safety
 /// `args` must hold `nargs` objects followed by one per name of
 /// `kwnames`, a tuple of str (or NULL), as CPython passes them.
-#[inline(always)]
+#[inline(never)]
 unsafe fn parse_args<P: Params>(
     args: *const *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
@@ -1072,24 +1083,38 @@ pub(crate) fn memoryview<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Py
 }
 
 /// The bytes of any C-contiguous buffer passed by a caller, without a copy.
-pub(crate) struct BytesArg<'py> {
-    inner: Inner<'py>,
+pub(crate) struct BytesArg<'a> {
+    inner: Inner<'a>,
 }
 
-enum Inner<'py> {
-    Bytes(Bound<'py, PyBytes>),
+enum Inner<'a> {
+    /// A `bytes` object, borrowed from the call's arguments.
+    Bytes(&'a [u8]),
     Buffer(Box<ffi::Py_buffer>),
 }
 
-impl<'py> BytesArg<'py> {
+impl<'a> BytesArg<'a> {
     /// Borrows the bytes of `obj`; `arg` names the argument in errors.
-    #[inline]
-    pub(crate) fn new(obj: &Bound<'py, PyAny>, arg: &str) -> PyResult<BytesArg<'py>> {
-        if let Ok(b) = obj.cast::<PyBytes>() {
+    #[inline(always)]
+    pub(crate) fn new(obj: &'a Bound<'_, PyAny>, arg: &str) -> PyResult<BytesArg<'a>> {
+        if obj.cast_exact::<PyBytes>().is_ok() {
+            let mut data: *mut std::ffi::c_char = ptr::null_mut();
+            let mut len: ffi::Py_ssize_t = 0;
+            // SAFETY: `obj` is a `bytes` (checked), so the call cannot fail;
+            // it points `data` at its `len` bytes, which live (unchanged:
+            // bytes are immutable) as long as the object, borrowed for `'a`.
+            unsafe { ffi::PyBytes_AsStringAndSize(obj.as_ptr(), &mut data, &mut len) };
+            // SAFETY: as above.
+            let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len as usize) };
             return Ok(BytesArg {
-                inner: Inner::Bytes(b.clone()),
+                inner: Inner::Bytes(bytes),
             });
         }
+        Self::new_buffer(obj, arg)
+    }
+
+    #[inline(never)]
+    fn new_buffer(obj: &'a Bound<'_, PyAny>, arg: &str) -> PyResult<BytesArg<'a>> {
         let mut view = Box::new(ffi::Py_buffer::new());
         // SAFETY: `view` is a zeroed Py_buffer of ours; PyBUF_SIMPLE asks
         // for one contiguous run of bytes, which non-contiguous exporters
@@ -1111,10 +1136,10 @@ impl<'py> BytesArg<'py> {
     }
 
     /// The bytes. Valid while `self` lives.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn as_slice(&self) -> &[u8] {
         match &self.inner {
-            Inner::Bytes(b) => b.as_bytes(),
+            Inner::Bytes(b) => b,
             Inner::Buffer(view) => {
                 if view.len <= 0 || view.buf.is_null() {
                     return &[];
@@ -1129,10 +1154,12 @@ impl<'py> BytesArg<'py> {
 }
 
 impl Drop for BytesArg<'_> {
+    #[inline(always)]
     fn drop(&mut self) {
         if let Inner::Buffer(view) = &mut self.inner {
             // SAFETY: the view was filled by a successful PyObject_GetBuffer
-            // and is released once; the `'py` lifetime means the GIL is held.
+            // and is released once; it was made with the GIL held, and a
+            // `BytesArg` never leaves the call that made it.
             unsafe { ffi::PyBuffer_Release(&mut **view) };
         }
     }

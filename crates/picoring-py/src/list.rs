@@ -224,6 +224,13 @@ fn capacity<'py>(s: Slf<'_, 'py, PicoListByte>) -> Ret<'py> {
 }
 
 fn getitem<'a, 'py>(s: Slf<'a, 'py, PicoListByte>, key: &'a Bound<'py, PyAny>) -> Ret<'py> {
+    // An int: one lock, no detour.
+    if let Some(i) = crate::subscript::plain_index(key) {
+        let l = s.state.lock(s.py())?;
+        if let Some(b) = resolve_index(i, l.len()).and_then(|i| l.get(i)) {
+            return Ok(args::u8_obj(s.py(), b));
+        }
+    }
     subscript(key, "PicoListByte", |f| {
         f(s.state.lock(s.py())?.as_slice());
         Ok(())

@@ -2,8 +2,8 @@
 //! Python code runs, waited for without the GIL, re-entrancy detected,
 //! releases of views never lost.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use picoring::Error;
 use pyo3::exceptions::PyRuntimeError;
@@ -21,7 +21,9 @@ pub(crate) trait Exporter: Send {
     type Token: Send;
     /// Ends an export.
     fn release(&mut self, token: Self::Token);
-    /// Refuses all use when the state is unusable (a ring lost at fork).
+    /// Refuses all use when the state is unusable (a ring lost at fork):
+    /// `Err` with the reason.
+    #[inline(always)]
     fn check(&self) -> Result<(), Error> {
         Ok(())
     }
@@ -61,24 +63,38 @@ impl<T: Exporter> Locked<T> {
         }
     }
 
-    #[inline]
-    fn admit<'a>(&'a self, mut guard: Guard<'a, T>) -> Result<Guard<'a, T>, Error> {
-        if self.has_pending.load(Ordering::Relaxed)
-            && self.has_pending.swap(false, Ordering::Acquire)
-        {
-            let queued =
-                std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+    /// Applies the releases queued while the state was busy.
+    #[cold]
+    fn drain_pending(&self, guard: &mut Guard<'_, T>) {
+        if self.has_pending.swap(false, Ordering::Acquire) {
+            let queued = std::mem::take(&mut *self.pending.lock());
             for token in queued {
                 guard.release(token);
             }
+        }
+    }
+
+    #[inline(always)]
+    fn admit<'a>(&'a self, mut guard: Guard<'a, T>) -> Result<Guard<'a, T>, Error> {
+        if self.has_pending.load(Ordering::Relaxed) {
+            self.drain_pending(&mut guard);
         }
         guard.check()?;
         Ok(guard)
     }
 
     /// Locks with the GIL held (see the type's docs).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lock(&self, py: Python<'_>) -> PyResult<Guard<'_, T>> {
+        match self.state.try_lock() {
+            Some(g) => self.admit(g).map_err(to_py),
+            None => self.lock_slow(py),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lock_slow(&self, py: Python<'_>) -> PyResult<Guard<'_, T>> {
         // Every thread that holds or waits for the lock without the GIL is
         // counted in `gil_free` from before it releases the GIL until after
         // it unlocks. So a busy lock with `gil_free == 0` was either just
@@ -86,9 +102,8 @@ impl<T: Exporter> Locked<T> {
         let mut just_released = false;
         loop {
             match self.state.try_lock() {
-                Ok(g) => return self.admit(g).map_err(to_py),
-                Err(TryLockError::Poisoned(p)) => return self.admit(p.into_inner()).map_err(to_py),
-                Err(TryLockError::WouldBlock) => {
+                Some(g) => return self.admit(g).map_err(to_py),
+                None => {
                     if self.gil_free.load(Ordering::Acquire) == 0 {
                         if !just_released {
                             just_released = true;
@@ -132,7 +147,7 @@ impl<T: Exporter> Locked<T> {
         self.gil_free.fetch_add(1, Ordering::AcqRel);
         py.detach(move || {
             let r = {
-                let g = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                let g = self.state.lock();
                 self.admit(g).map(|mut g| f(&mut g))
             };
             self.gil_free.fetch_sub(1, Ordering::AcqRel);
@@ -145,13 +160,9 @@ impl<T: Exporter> Locked<T> {
     /// Ends an export; never blocks, never loses it.
     pub(crate) fn release(&self, token: T::Token) {
         match self.state.try_lock() {
-            Ok(mut g) => g.release(token),
-            Err(TryLockError::Poisoned(p)) => p.into_inner().release(token),
-            Err(TryLockError::WouldBlock) => {
-                self.pending
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(token);
+            Some(mut g) => g.release(token),
+            None => {
+                self.pending.lock().push(token);
                 self.has_pending.store(true, Ordering::Release);
             }
         }

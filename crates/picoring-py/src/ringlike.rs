@@ -30,6 +30,7 @@ pub(crate) trait RingState: Exporter<Token = RingToken> {
     fn ring_mut(&mut self) -> Result<&mut Ring, Error>;
 }
 
+#[inline(always)]
 fn check_ring(r: &Ring) -> Result<(), Error> {
     if r.is_lost() {
         Err(Error::LostAtFork)
@@ -50,6 +51,7 @@ impl Exporter for Ring {
             }
         }
     }
+    #[inline(always)]
     fn check(&self) -> Result<(), Error> {
         check_ring(self)
     }
@@ -76,6 +78,7 @@ impl Exporter for Queue {
             }
         }
     }
+    #[inline(always)]
     fn check(&self) -> Result<(), Error> {
         check_ring(self.as_ring())
     }
@@ -97,6 +100,7 @@ impl Exporter for ByteStream {
             ByteStream::release(self, e);
         }
     }
+    #[inline(always)]
     fn check(&self) -> Result<(), Error> {
         check_ring(self.as_ring())
     }

@@ -7,6 +7,13 @@ use pyo3::types::{PyBytes, PyInt, PySlice};
 use crate::args::{self, resolve_index};
 use crate::ffi::Ret;
 
+/// `key` as an index, if it is an `int` that fits in `isize`.
+#[inline(always)]
+pub(crate) fn plain_index(key: &Bound<'_, PyAny>) -> Option<isize> {
+    let i = key.cast_exact::<PyInt>().ok()?;
+    crate::ffi::long_value(i).and_then(|i| isize::try_from(i).ok())
+}
+
 /// `obj[key]` over bytes that `read` hands to its callback with the object
 /// locked. The lock is never held while Python code runs (resolving a slice
 /// may call `__index__`; building the result allocates), so a slice takes
@@ -19,8 +26,8 @@ pub(crate) fn subscript<'py>(
     read: impl Fn(&mut dyn FnMut(&[u8])) -> PyResult<()>,
 ) -> Ret<'py> {
     let py = key.py();
-    if let Ok(i) = key.cast_exact::<PyInt>() {
-        if let Some(i) = crate::ffi::long_value(i).and_then(|i| isize::try_from(i).ok()) {
+    {
+        if let Some(i) = plain_index(key) {
             let mut got = Err(0);
             read(&mut |data| {
                 got = resolve_index(i, data.len())

@@ -222,7 +222,9 @@ mod imp {
         /// made at fork.
         #[inline]
         pub(crate) fn is_lost(&self) -> bool {
-            self.shared().lost.load(Ordering::Relaxed)
+            // One load of a static in the common case (no arena was ever
+            // lost in this process), not three dependent ones.
+            ANY_LOST.load(Ordering::Relaxed) && self.shared().lost.load(Ordering::Relaxed)
         }
 
         /// Gives the slot back. Unless `untouched` (nothing was ever written
@@ -342,6 +344,9 @@ mod imp {
             fork_offset: 0,
         })
     }
+
+    /// Set once any arena of this process was lost at fork.
+    static ANY_LOST: AtomicBool = AtomicBool::new(false);
 
     // --- the registry ------------------------------------------------------
 
@@ -496,6 +501,7 @@ mod imp {
                 // SAFETY: as above; zero pages replace the shared ones.
                 unsafe { sys::map_zero_fixed(s.base.as_ptr(), 2 * s.slot_size * s.nslots) };
                 s.lost.store(true, Ordering::Relaxed);
+                ANY_LOST.store(true, Ordering::Relaxed);
             }
         }
     }

@@ -407,6 +407,13 @@ impl Ring {
     #[inline]
     fn note_live(&self) {
         self.check_invariants();
+        let grant = self.grant.map_or(0, |g| g.len);
+        if self.pins.is_empty() {
+            // The common case: the live bytes run from the tail.
+            self.buf
+                .set_live(self.tail_off, (self.head - self.tail) as usize + grant);
+            return;
+        }
         let floor = self.floor();
         let back = (self.tail - floor) as usize;
         let off = if back <= self.tail_off {
@@ -414,7 +421,7 @@ impl Ring {
         } else {
             self.tail_off + self.buf.len() - back
         };
-        let end = self.head + self.grant.map_or(0, |g| g.len) as u64;
+        let end = self.head + grant as u64;
         self.buf.set_live(off, (end - floor) as usize);
     }
 
