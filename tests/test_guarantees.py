@@ -319,6 +319,154 @@ def test_g4_huge_reads_allocate_only_what_is_there() -> None:
     assert peak < 64 * 1024
 
 
+def test_g4_every_integer_argument_takes_index_objects_like_numpy_scalars() -> None:
+    # As bytearray does: any object with __index__ (NumPy scalars included).
+    ring = PicoRingByte(np.int64(4096))
+    assert ring.capacity() == 4096
+    assert ring.push(np.uint8(1)) and ring.push(item=np.int16(2))
+    ring.push_bytes(b"abcdef")
+    assert ring.pop_bytes(np.int64(2)) == b"\x01\x02"
+    assert ring.pop_bytes(n=np.uint32(1)) == b"a"
+    ring.advance_tail(np.int8(1))
+    w = ring.get_writable_view(np.int32(3))
+    w[:] = b"xyz"
+    ring.advance_head(np.uint64(3))
+    assert bytes(ring) == b"cdefxyz" and ring[np.int64(-1)] == ord("z")
+    q = PicoQueueByte(np.uint16(64))
+    m = q.reserve(np.int64(2))
+    assert m is not None
+    m[:] = b"qq"
+    q.commit(np.int64(2))
+    assert q.pop_bulk(np.int64(5)) == b"qq"
+    st = PicoByteStreamPy(np.int32(64))
+    st.write(b"stream")
+    assert st.read(np.int64(3)) == b"str"
+    lst = PicoListByte([np.uint8(7), 8, np.int64(9)])
+    lst.push(np.int32(10))
+    assert lst.get(np.int64(0)) == 7 and lst[np.int64(1)] == 8
+    assert lst.set(np.int64(2), np.uint8(90)) and bytes(lst) == b"\x07\x08Z\x0a"
+    lst[np.int16(-1)] = np.uint8(11)
+    assert lst[-1] == 11
+
+
+@pytest.mark.parametrize("bad", [1.0, "1", b"1", None, [1], np.float64(2.0)])
+def test_g4_floats_and_strings_raise_type_error_naming_the_argument(bad: object) -> None:
+    ring = PicoRingByte(64)
+    ring.push_bytes(b"abc")
+    calls = [
+        ("item", lambda: ring.push(bad)),  # type: ignore[arg-type]
+        ("n", lambda: ring.advance_tail(bad)),  # type: ignore[arg-type]
+        ("n", lambda: ring.advance_head(bad)),  # type: ignore[arg-type]
+        ("capacity", lambda: PicoRingByte(bad)),  # type: ignore[arg-type]
+        ("index", lambda: PicoListByte(b"x").get(bad)),  # type: ignore[arg-type]
+    ]
+    if bad is not None:  # None means "all" for the optional counts
+        calls += [
+            ("n", lambda: ring.pop_bytes(bad)),  # type: ignore[arg-type]
+            ("n", lambda: ring.get_writable_view(bad)),  # type: ignore[arg-type]
+        ]
+    for arg, call in calls:
+        with pytest.raises(TypeError, match=rf"^{arg} must be an int .*, not {type(bad).__name__}$"):
+            call()
+    assert bytes(ring) == b"abc" and ring.free() == 61
+
+
+def test_g4_refusals_and_type_errors_leak_nothing() -> None:
+    # Errors raised and swallowed inside the extension (a failed __index__,
+    # a non-buffer `data`, an int beyond 64 bits) must not pile up. Each
+    # kind of call is measured on its own, in a fresh interpreter: one that
+    # empties some pool of deferred references would hide the others.
+    out = run_python(
+        """
+        import gc, json, sys, picoring
+        r = picoring.PicoRingByte(64); r.push_bytes(b"abc")
+        l = picoring.PicoListByte(b"xyz")
+
+        class Odd:
+            def __index__(self):
+                raise ValueError("no")
+
+        calls = {
+            "push(float)": lambda: r.push(1.5),
+            "pop_bytes(str)": lambda: r.pop_bytes("x"),
+            "advance_tail(2**70)": lambda: r.advance_tail(2**70),
+            "push(2**80)": lambda: r.push(2**80),
+            "extend(float)": lambda: l.extend(3.0),
+            "get(bad __index__)": lambda: l.get(Odd()),
+            "push_bytes(str)": lambda: r.push_bytes("text"),
+            "l[2**100]": lambda: l[2**100],
+            "pop_bytes(1, 2)": lambda: r.pop_bytes(1, 2),
+            "pop_bytes(m=1)": lambda: r.pop_bytes(m=1),
+            "PicoRingByte(-1)": lambda: picoring.PicoRingByte(-1),
+        }
+        grown = {}
+        for name, call in calls.items():
+            def churn(n):
+                for _ in range(n):
+                    try:
+                        call()
+                    except (TypeError, ValueError, IndexError):
+                        pass
+            churn(1000)
+            gc.collect()
+            before = sys.getallocatedblocks()
+            churn(20_000)
+            gc.collect()
+            grown[name] = sys.getallocatedblocks() - before
+        print(json.dumps(grown))
+        """,
+        timeout=240,
+    )
+    grown = json.loads(out)
+    assert all(n < 200 for n in grown.values()), grown
+
+
+def test_g4_successful_calls_of_every_kind_leak_nothing() -> None:
+    # The same on the paths that succeed, where nothing is raised: NumPy
+    # scalars (__index__), bools, buffers that are not bytes, iterables,
+    # slices, views of every kind.
+    out = run_python(
+        """
+        import array, gc, json, sys, numpy as np, picoring
+        r = picoring.PicoRingByte(1 << 16); q = picoring.PicoQueueByte(1 << 16)
+        s = picoring.PicoByteStreamPy(1 << 16); l = picoring.PicoListByte(b"xyz" * 100)
+        arr = np.arange(64, dtype=np.uint8); mv = memoryview(bytearray(64)); aa = array.array("B", b"a" * 64)
+
+        def ring():
+            r.push(np.uint8(1)); r.push(True); r.push_bytes(arr); r.push_bytes(mv); r.push_bytes(aa)
+            r.pop_bytes(np.int64(200)); r.pop()
+        def grant():
+            w = r.get_writable_view(np.int32(8)); w[:] = b"12345678"; r.advance_head(np.int64(8))
+            del w; r.advance_tail(8)
+        def queue():
+            m = q.reserve(4); m[:] = b"abcd"; q.commit(4); del m; q.pop_bulk(n=4)
+            q.push_bulk(bytearray(b"xy")); q[0]; q[0:1]; q.pop_bulk()
+        def stream():
+            s.write(memoryview(b"hello")); s.read(-1); s.write(b"x"); s.readinto(bytearray(1))
+        def lst():
+            l[np.int64(5)]; l.get(True); l.set(np.int16(1), np.uint8(2)); l[10:20]; l.extend([1, 2, 3])
+            l.pop(); l.pop(); l.pop(); memoryview(l).release()
+        def views():
+            bytes(r); memoryview(q).release(); np.frombuffer(s, dtype=np.uint8); repr(r); len(q)
+
+        grown = {}
+        for f in (ring, grant, queue, stream, lst, views):
+            for _ in range(500):
+                f()
+            gc.collect()
+            before = sys.getallocatedblocks()
+            for _ in range(10_000):
+                f()
+            gc.collect()
+            grown[f.__name__] = sys.getallocatedblocks() - before
+        print(json.dumps(grown))
+        """,
+        timeout=240,
+    )
+    grown = json.loads(out)
+    assert all(n < 200 for n in grown.values()), grown
+
+
 # --- G5 no leaks --------------------------------------------------------------
 
 
@@ -375,67 +523,235 @@ def test_g5_a_million_objects_leak_no_fds_mappings_or_memory() -> None:
     assert SLOW or all(r - mem < 16 << 20 for _, _, r in rest), samples
 
 
+def test_g5_freed_ring_slots_give_their_memory_back() -> None:
+    # Small rings share arenas; a ring's memory is given back to the OS when
+    # it is dropped (its slot's pages are freed), and slots are reused: the
+    # process's shared memory and mapping count return to where they were.
+    out = run_python(
+        """
+        import json, picoring
+
+        def shmem_kib():
+            with open("/proc/self/status") as f:
+                return next(int(l.split()[1]) for l in f if l.startswith("RssShmem:"))
+
+        def maps():
+            with open("/proc/self/maps") as f:
+                return sum(1 for _ in f)
+
+        page = picoring.PAGE_SIZE
+        warm = [picoring.PicoRingByte(page) for _ in range(64)]
+        del warm
+        before = (shmem_kib(), maps())
+        rings = [picoring.PicoRingByte(page) for _ in range(3000)]
+        for r in rings:
+            assert r.push_bytes(b"\\xab" * page)
+        full = (shmem_kib(), maps())
+        del rings
+        after = (shmem_kib(), maps())
+        again = [picoring.PicoRingByte(page) for _ in range(3000)]
+        zeros = all(bytes(r.get_writable_view()) == bytes(page) for r in again)
+        print(json.dumps({"before": before, "full": full, "after": after, "zeros": zeros}))
+        """,
+        timeout=120,
+    )
+    r = json.loads(out)
+    (shm0, maps0), (shm1, maps1), (shm2, maps2) = r["before"], r["full"], r["after"]
+    data_kib = 3000 * PAGE // 1024
+    assert shm1 - shm0 >= data_kib * 0.9, r  # the data was resident...
+    assert shm2 - shm0 < data_kib * 0.05, r  # ...and went back to the OS
+    # One mapping per ring (packed), and at most one spare arena kept.
+    assert maps1 - maps0 <= 3000 * 1.05 + 70, r
+    assert maps2 - maps0 <= 70, r
+    assert r["zeros"], "a reused slot showed the bytes of the ring before"
+
+
 # --- G6 fork ------------------------------------------------------------------
+#
+# Each test writes, in one process, over the very bytes that the other
+# process holds, and checks that the other does not see it. A ring whose
+# readable bytes were consumed, with no view alive, restarts at the same
+# offset and a grant of all its free space covers all of its memory: that
+# is how the writer reaches every byte.
 
 
-def _in_child(fn) -> int:  # type: ignore[no-untyped-def]
+def _in_child(fn, after_fork=None) -> int:  # type: ignore[no-untyped-def]
+    """Runs `fn` in a forked child; `after_fork` runs in the parent while
+    the child waits, before `fn` runs. Returns the child's exit code (0 when
+    `fn` returned true)."""
+    r_fd, w_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
+            os.close(w_fd)
+            os.read(r_fd, 1)
             code = 0 if fn() else 1
         finally:
             os._exit(code)
+    os.close(r_fd)
+    try:
+        if after_fork is not None:
+            after_fork()
+    finally:
+        os.write(w_fd, b"x")
+        os.close(w_fd)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
 
 
-def test_g6_parent_and_child_rings_are_independent() -> None:
-    ring = wrapped_ring(2 * PAGE, b"before fork" * 300)
+def _overwrite_all(obj, publish, grant) -> bool:  # type: ignore[no-untyped-def]
+    """Consumes everything, then writes b"W" over all of the memory through
+    one grant of all the free space; true if it could."""
+    obj.clear()
+    w = grant()
+    if w is None or len(w) != obj.capacity():
+        return False
+    w[:] = b"W" * len(w)
+    publish(len(w))
+    del w
+    return bytes(obj) == b"W" * obj.capacity()
+
+
+def test_g6_the_child_overwrites_the_parents_bytes_and_the_parent_keeps_them() -> None:
+    data = b"before fork" * 300
+    ring = wrapped_ring(2 * PAGE, data)
     view = ring.get_readable_view()
-    lst = PicoListByte(b"list")
-    r_fd, w_fd = os.pipe()
 
     def child() -> bool:
-        os.close(w_fd)
-        os.read(r_fd, 1)  # wait until the parent has written after the fork
-        ok = bytes(ring) == b"before fork" * 300 and bytes(view) == b"before fork" * 300
-        ring.clear()
-        ok = ok and ring.push_bytes(b"child") and bytes(ring) == b"child"
-        ok = ok and bytes(view) == b"before fork" * 300 and bytes(lst) == b"list"
-        lst.extend(b"-child")
-        return ok
+        ok = bytes(ring) == data and bytes(view) == data
+        view.release()  # the child's copy of the view: its bytes are free now
+        return ok and _overwrite_all(ring, ring.advance_head, ring.get_writable_view)
 
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            code = 0 if child() else 1
-        finally:
-            os._exit(code)
-    os.close(r_fd)
-    ring.pop_bytes(11)
-    ring.push_bytes(b"parent")
-    os.write(w_fd, b"x")
-    os.close(w_fd)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, "the child saw the parent's writes"
-    assert bytes(ring) == b"before fork" * 299 + b"parent"
-    assert bytes(view) == b"before fork" * 300
-    assert bytes(lst) == b"list"
+    assert _in_child(child) == 0, "the child saw wrong data"
+    assert bytes(ring) == data and bytes(view) == data, "the child's writes reached the parent"
 
 
-def test_g6_child_writes_are_not_seen_by_the_parent_for_every_class() -> None:
-    ring, q, s = PicoRingByte(100), PicoQueueByte(100), PicoByteStreamPy(100)
-    for o in (ring, q, s):
-        memoryview(o)  # a view made and dropped before the fork
+def test_g6_the_parent_overwrites_after_the_fork_and_the_child_keeps_its_bytes() -> None:
+    data = bytes(range(256)) * 16
+    ring = PicoRingByte(4 * PAGE)
+    ring.push_bytes(data)
+
+    def parent() -> None:
+        assert _overwrite_all(ring, ring.advance_head, ring.get_writable_view)
+
+    assert _in_child(lambda: bytes(ring) == data, after_fork=parent) == 0, "the child saw the parent's writes"
+
+
+@pytest.mark.parametrize("kind", ["queue", "stream"])
+def test_g6_queues_and_streams_are_private_too(kind: str) -> None:
+    if kind == "queue":
+        q = PicoQueueByte(PAGE)
+        q.push_bulk(b"queued")
+        obj, publish, grant = q, q.commit, lambda: q.reserve(PAGE)
+    else:
+        st = PicoByteStreamPy(PAGE)
+        st.write(b"queued")
+        obj = st
+
+        def publish(n: int) -> None:
+            pass
+
+        def grant() -> memoryview:
+            st.write(b"W" * PAGE)
+            return memoryview(bytearray(PAGE))
 
     def child() -> bool:
-        ok = ring.push_bytes(b"r") and q.push_bulk(b"q") and s.write(b"s") == 1
-        return bool(ok) and bytes(ring) == b"r"
+        ok = bytes(obj) == b"queued"
+        if kind == "queue":
+            return ok and _overwrite_all(obj, publish, grant)
+        obj.clear()
+        return ok and obj.write(b"W" * PAGE) == PAGE and bytes(obj) == b"W" * PAGE
 
     assert _in_child(child) == 0
-    assert len(ring) == len(q) == len(s) == 0
+    assert bytes(obj) == b"queued"
+
+
+def test_g6_a_writable_view_opened_before_the_fork_is_private_in_both() -> None:
+    ring = PicoRingByte(PAGE)
+    w = ring.get_writable_view(8)
+    w[:4] = b"half"
+
+    def child() -> bool:
+        w[4:] = b"+kid"
+        ring.advance_head(8)
+        return bytes(ring) == b"half+kid"
+
+    assert _in_child(child) == 0, "the child lost the bytes written before the fork"
+    assert bytes(w[:4]) == b"half" and bytes(w[4:]) != b"+kid", "the child's write reached the parent's grant"
+    w[4:] = b"+mum"
+    ring.advance_head(8)
+    assert bytes(ring) == b"half+mum"
+
+
+def test_g6_views_of_consumed_bytes_survive_the_fork() -> None:
+    ring = PicoRingByte(PAGE)
+    ring.push_bytes(b"viewed")
+    view = ring.get_readable_view()
+    ring.clear()  # consumed: only the view keeps the bytes
+
+    def child() -> bool:
+        return bytes(view) == b"viewed" and len(ring) == 0
+
+    assert _in_child(child) == 0
+
+
+def test_g6_packed_rings_stay_separate_and_private() -> None:
+    # Small rings share arenas (one mapping each): a child that overwrites
+    # one ring's memory, and makes new rings in the arenas' free slots,
+    # changes nothing in the parent, and the parent's new rings read zeros.
+    rings = [PicoRingByte(PAGE) for _ in range(80)]
+    for i, r in enumerate(rings):
+        r.push_bytes(b"ring %02d" % i)
+
+    def child() -> bool:
+        intact = all(bytes(r) == b"ring %02d" % i for i, r in enumerate(rings))
+        fresh = [PicoRingByte(PAGE) for _ in range(40)]
+        zeros = all(bytes(f.get_writable_view()) == bytes(PAGE) for f in fresh)
+        for f in fresh:
+            _overwrite_all(f, f.advance_head, f.get_writable_view)
+        for r in rings[::3]:
+            _overwrite_all(r, r.advance_head, r.get_writable_view)
+        neighbours = all(bytes(r) == b"ring %02d" % i for i, r in enumerate(rings) if i % 3)
+        return intact and zeros and neighbours
+
+    assert _in_child(child) == 0
+    assert all(bytes(r) == b"ring %02d" % i for i, r in enumerate(rings)), "a packed ring changed"
+    fresh = [PicoRingByte(PAGE) for _ in range(40)]
+    assert all(bytes(f.get_writable_view()) == bytes(PAGE) for f in fresh), "a new ring showed old bytes"
+
+
+def test_g6_lists_are_private_too() -> None:
+    lst = PicoListByte(b"list data")
+    view = memoryview(lst)
+
+    def child() -> bool:
+        view.release()
+        lst[0] = ord("L")
+        lst.extend(b"-child")
+        return bytes(lst) == b"List data-child"
+
+    assert _in_child(child) == 0
+    assert bytes(lst) == b"list data" and bytes(view) == b"list data"
+
+
+def test_g6_free_space_is_not_copied_for_the_child() -> None:
+    # The fork copies only what a child can see: an idle ring's old bytes
+    # (consumed, no view) are not copied, so the child's free space reads
+    # zeros while the parent's still holds them.
+    ring = PicoRingByte(64 * PAGE)
+    ring.push_bytes(b"\xee" * (64 * PAGE - 5))
+    ring.pop_bytes(64 * PAGE - 5)
+    ring.push_bytes(b"live!")
+    old = bytes(ring.get_writable_view())
+    ring.advance_head(0)
+    assert old.count(0xEE) > 32 * PAGE
+
+    def child() -> bool:
+        free = bytes(ring.get_writable_view())
+        return bytes(ring) == b"live!" and free == bytes(len(free))
+
+    assert _in_child(child) == 0, "the child got free space copied (or lost its live bytes)"
 
 
 def test_g6_repeated_forks_from_a_thread() -> None:

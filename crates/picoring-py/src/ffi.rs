@@ -379,7 +379,7 @@ fn guard<R>(py: Python<'_>, fail: R, body: impl FnOnce() -> PyResult<R>) -> R {
     match std::panic::catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
-            e.restore(py);
+            raise(py, e);
             fail
         }
         Err(payload) => {
@@ -388,7 +388,7 @@ fn guard<R>(py: Python<'_>, fail: R, body: impl FnOnce() -> PyResult<R>) -> R {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a Rust panic in picoring".to_string());
-            PanicException::new_err(msg).restore(py);
+            raise(py, PanicException::new_err(msg));
             fail
         }
     }
@@ -414,7 +414,7 @@ unsafe extern "C" fn tp_new<T: Class>(
         Err(msg) => {
             let name = T::NAME.to_string_lossy();
             let name = name.rsplit('.').next().unwrap_or_default().to_string();
-            PyTypeError::new_err(format!("{name}() {msg}")).restore(py);
+            raise(py, PyTypeError::new_err(format!("{name}() {msg}")));
             return ptr::null_mut();
         }
     };
@@ -456,7 +456,10 @@ unsafe extern "C" fn no_new(
             String::new()
         }
     };
-    PyTypeError::new_err(format!("cannot create '{name}' instances")).restore(py);
+    raise(
+        py,
+        PyTypeError::new_err(format!("cannot create '{name}' instances")),
+    );
     ptr::null_mut()
 }
 
@@ -741,7 +744,7 @@ where
             Err(msg) => {
                 let tramp: ffi::PyCFunctionFastWithKeywords = trampoline::<T, P, F>;
                 let name = method_name(tramp as usize);
-                PyTypeError::new_err(format!("{name}() {msg}")).restore(py);
+                raise(py, PyTypeError::new_err(format!("{name}() {msg}")));
                 return ptr::null_mut();
             }
         };
@@ -973,10 +976,26 @@ impl Drop for Owned {
     }
 }
 
-/// Drops an error that will not be raised, without PyO3's pool: it is set
-/// as the current exception and cleared.
+/// Raises `err` (sets it as the current exception) with the thread known
+/// to PyO3 as attached, so that the references PyO3 drops on the way (a
+/// lazy error's type and value) are dropped at once, not deferred to its
+/// pool; the pool is emptied too. Error paths only: it costs a
+/// `PyGILState_Ensure`.
+#[cold]
+#[inline(never)]
+pub(crate) fn raise(_py: Python<'_>, err: PyErr) {
+    // SAFETY: `_py` proves this thread holds the GIL (we are in a call from
+    // CPython, which holds it, also during shutdown), so it is attached:
+    // `PyGILState_Ensure` only counts one more use of its thread state.
+    unsafe { Python::attach_unchecked(|py| err.restore(py)) };
+}
+
+/// Drops an error that will not be raised, without PyO3's pool: it is
+/// raised (see [`raise`]) and cleared.
+#[cold]
+#[inline(never)]
 pub(crate) fn discard(py: Python<'_>, err: PyErr) {
-    err.restore(py);
+    raise(py, err);
     // SAFETY: the GIL is held (`py`); clearing the exception just set
     // decrements its references directly.
     unsafe { ffi::PyErr_Clear() };

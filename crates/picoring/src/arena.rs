@@ -431,7 +431,9 @@ mod imp {
     }
 
     /// The live bytes of every slot, in a new file at the arena layout;
-    /// `None` if the file cannot be made.
+    /// `None` if the file cannot be made. The file is sparse: only live
+    /// bytes are written (with `pwrite`, so that no address space is
+    /// needed for the copy, however large the rings).
     fn copy_live(reg: &mut Registry) -> Option<OwnedFd> {
         if reg.arenas.is_empty() {
             return None;
@@ -442,7 +444,6 @@ mod imp {
             total += a.file_len();
         }
         let fd = sys::anon_file(total).ok()?;
-        let copy = sys::map_file(total, &fd).ok()?;
         for a in &reg.arenas {
             let s = a.shared.slot_size;
             for k in 0..a.shared.nslots {
@@ -456,22 +457,23 @@ mod imp {
                 }
                 let first = len.min(s - off);
                 let src = slot_addr(&a.shared, k);
-                let dst = a.fork_offset + k * s;
-                // SAFETY: `src + off .. src + off + len` lies in the slot's
-                // two halves (`off < s`, `len <= s`), mapped and readable;
-                // the destinations are `first` bytes at `dst + off` and
-                // `len - first` at `dst`, inside the slot's `s` bytes of the
-                // new file's mapping; the two mappings are distinct.
-                unsafe {
-                    let from = src.add(off);
-                    let to = copy.as_ptr().add(dst);
-                    std::ptr::copy_nonoverlapping(from, to.add(off), first);
-                    std::ptr::copy_nonoverlapping(from.add(first), to, len - first);
+                let at = a.fork_offset + k * s;
+                // `src + off .. src + off + len` lies in the slot's two
+                // halves (`off < s`, `len <= s`), mapped and readable.
+                // SAFETY: as above; both ranges are in bounds.
+                let (head, rest) = unsafe {
+                    (
+                        std::slice::from_raw_parts(src.add(off), first),
+                        std::slice::from_raw_parts(src.add(off + first), len - first),
+                    )
+                };
+                if sys::write_at(&fd, head, at + off).is_err()
+                    || sys::write_at(&fd, rest, at).is_err()
+                {
+                    return None;
                 }
             }
         }
-        // SAFETY: the temporary mapping is ours and no longer used.
-        unsafe { sys::unmap(copy.as_ptr(), total) };
         Some(fd)
     }
 

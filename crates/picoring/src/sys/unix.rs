@@ -132,23 +132,28 @@ pub(crate) unsafe fn map_file_fixed(
     Ok(())
 }
 
-/// Maps `len` bytes of `fd`, shared, wherever the kernel likes.
-pub(crate) fn map_file(len: usize, fd: &OwnedFd) -> Result<NonNull<u8>> {
-    // SAFETY: a new mapping at a kernel-chosen address overlaps nothing.
-    let p = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd.as_raw_fd(),
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(Error::os("mmap (fork copy)", len));
+/// Writes all of `data` to `fd` at `offset`.
+pub(crate) fn write_at(fd: &OwnedFd, mut data: &[u8], mut offset: usize) -> Result<()> {
+    while !data.is_empty() {
+        // SAFETY: `data` is a live slice of `data.len()` readable bytes.
+        let n = unsafe {
+            libc::pwrite(
+                fd.as_raw_fd(),
+                data.as_ptr().cast(),
+                data.len(),
+                offset as libc::off_t,
+            )
+        };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(Error::os("pwrite (fork copy)", data.len()));
+        }
+        data = &data[n as usize..];
+        offset += n as usize;
     }
-    NonNull::new(p.cast()).ok_or_else(|| Error::os("mmap (fork copy)", len))
+    Ok(())
 }
 
 /// Replaces `len` bytes at `addr` with private zero pages.
