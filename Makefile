@@ -37,6 +37,17 @@ lint: build ## rustfmt check, clippy -D warnings, stubs checked against the exte
 	$(PY) -m mypy.stubtest picoring --mypy-config-file pyproject.toml --allowlist stubtest-allowlist.txt
 	$(PY) -m mypy --strict tests/typing_check.py
 
+MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+
+.PHONY: check-msrv
+check-msrv: ## cargo check of the crates with the rust-version of Cargo.toml (installs that toolchain)
+	@if rustup run $(MSRV) rustc --version >/dev/null 2>&1 || rustup toolchain install $(MSRV) --profile minimal >/dev/null 2>&1; then \
+		echo "cargo +$(MSRV) check --workspace"; \
+		CARGO_TARGET_DIR=$(CURDIR)/target/msrv cargo +$(MSRV) check --workspace --quiet; \
+	else \
+		echo "check-msrv: SKIPPED, the Rust $(MSRV) toolchain could not be installed here"; \
+	fi
+
 .PHONY: test-rust
 test-rust: ## cargo test (unit, property and doc tests)
 	cargo test --workspace
@@ -47,7 +58,7 @@ test-python: build ## pytest and the unittest seed suite
 	$(PY) python_tests/test_suite.py
 
 .PHONY: test
-test: lint test-rust test-python ## everything: fmt, clippy, stubtest, cargo test, pytest, test_suite.py
+test: lint check-msrv test-rust test-python ## everything: fmt, clippy, stubtest, MSRV check, cargo test, pytest, test_suite.py
 
 $(VENV)/.bench-stamp: requirements-bench.txt $(VENV)/.stamp
 	$(PY) -m pip install --quiet -r requirements-bench.txt
@@ -105,6 +116,15 @@ miri: nightly ## the core's unit, model and doc tests under Miri (heap memory st
 .PHONY: valgrind
 valgrind: build ## pytest under valgrind memcheck against the release extension (slow: about 20 minutes)
 	bash tests/valgrind.sh
+
+MUTANT_FILES := ring.rs pins.rs queue.rs arena.rs fork.rs
+
+.PHONY: mutants
+mutants: ## cargo mutants on the core's guarantee code; results in target/mutants (about 40 minutes)
+	cargo mutants --version >/dev/null 2>&1 || cargo install cargo-mutants --locked
+	cargo mutants -p picoring $(foreach f,$(MUTANT_FILES),-f crates/picoring/src/$(f)) \
+		$$(cargo nextest --version >/dev/null 2>&1 && echo --test-tool nextest) \
+		--timeout 180 -j 2 --output target/mutants
 
 .PHONY: clean
 clean: ## remove build products and the virtualenv

@@ -157,6 +157,19 @@ def test_releasing_a_writable_view_unpublished_abandons_it() -> None:
     assert ring.get_writable_view(2) is not None  # a new grant is fine
 
 
+def test_a_temporary_writable_view_is_gone_before_advance_head() -> None:
+    # The trap the README warns about: a view passed inline to recv_into is
+    # released when recv_into returns, which abandons the grant.
+    a, b = socket.socketpair()
+    with a, b:
+        ring = PicoRingByte(64)
+        a.sendall(b"hi")
+        n = b.recv_into(ring.get_writable_view())
+        with pytest.raises(ValueError, match="released before it was published is abandoned"):
+            ring.advance_head(n)
+        assert len(ring) == 0 and ring.free() == 64
+
+
 def test_a_refused_publish_changes_nothing() -> None:
     ring = PicoRingByte(16)
     w = ring.get_writable_view(4)

@@ -272,10 +272,10 @@ mod imp {
 
     /// Mappings left free below `vm.max_map_count` for everything else: at
     /// the limit the kernel refuses `brk` too, so `malloc` would fail.
-    const HEADROOM: usize = 1024;
+    pub(super) const HEADROOM: usize = 1024;
 
     /// Mappings an arena holds: one per slot and one more.
-    fn mappings_of(nslots: usize) -> usize {
+    pub(super) fn mappings_of(nslots: usize) -> usize {
         nslots + 1
     }
 
@@ -300,17 +300,28 @@ mod imp {
             .map(|a| mappings_of(a.shared.nslots))
             .sum();
         let needed = mappings_of(nslots);
-        if ours + needed < max / 2 {
+        if !worth_counting(ours, needed, max) {
             return Ok(());
         }
         let Ok(maps) = std::fs::read("/proc/self/maps") else {
             return Ok(());
         };
         let in_use = maps.iter().filter(|&&b| b == b'\n').count();
-        if in_use + needed + HEADROOM > max {
+        if !fits_below_limit(in_use, needed, max) {
             return Err(Error::MappingLimit { size, in_use, max });
         }
         Ok(())
+    }
+
+    /// True once the arenas (`ours` mappings, `needed` more) come to half
+    /// of the limit: below that, the real count is not worth reading.
+    pub(super) fn worth_counting(ours: usize, needed: usize, max: usize) -> bool {
+        ours + needed >= max / 2
+    }
+
+    /// True if `needed` more mappings leave [`HEADROOM`] below `max`.
+    pub(super) fn fits_below_limit(in_use: usize, needed: usize, max: usize) -> bool {
+        in_use + needed + HEADROOM <= max
     }
 
     /// A new arena of `nslots` slots of `size` bytes, all mapped; its file
@@ -409,13 +420,13 @@ mod imp {
         }
     }
 
-    /// Arenas, mapped slots and slots in use, for tests.
+    /// Arenas of slots of `size` bytes, and their slots in use, for tests.
     #[cfg(test)]
-    pub(crate) fn stats() -> (usize, usize, usize) {
+    pub(crate) fn stats(size: usize) -> (usize, usize) {
         let reg = lock();
-        let mapped = reg.arenas.iter().map(|a| a.shared.nslots).sum();
-        let used = reg.arenas.iter().map(|a| a.used).sum();
-        (reg.arenas.len(), mapped, used)
+        let ours = reg.arenas.iter().filter(|a| a.shared.slot_size == size);
+        let (n, used) = ours.fold((0, 0), |(n, u), a| (n + 1, u + a.used));
+        (n, used)
     }
 
     // --- fork ----------------------------------------------------------------
@@ -564,6 +575,38 @@ mod tests {
     use super::*;
     use crate::mirror::page_size;
 
+    /// True if any byte of `len` bytes at `p` is mapped.
+    fn is_mapped(p: *mut u8, len: usize) -> bool {
+        let pages = len.div_ceil(page_size());
+        let mut vec = vec![0u8; pages];
+        // SAFETY: `vec` has one byte per page; mincore only reads the
+        // page tables, and fails with ENOMEM where nothing is mapped.
+        unsafe { libc::mincore(p.cast(), len, vec.as_mut_ptr().cast()) == 0 }
+    }
+
+    #[test]
+    fn slot_counts_by_size() {
+        let page = page_size();
+        let packed = imp::PACKING;
+        assert_eq!(slots_for(page), if packed { PACK_SLOTS } else { 1 });
+        assert_eq!(slots_for(PACK_MAX), if packed { PACK_SLOTS } else { 1 });
+        assert_eq!(slots_for(PACK_MAX + page), 1);
+        assert_eq!(slots_for(1 << 30), 1);
+        assert_eq!(imp::mappings_of(64), 65);
+    }
+
+    #[test]
+    fn the_mapping_limit_leaves_headroom() {
+        let max = 65_530;
+        let h = imp::HEADROOM;
+        assert!(imp::fits_below_limit(max - h - 65, 65, max));
+        assert!(!imp::fits_below_limit(max - h - 64, 65, max));
+        assert!(!imp::fits_below_limit(max, 0, max));
+        assert!(!imp::worth_counting(100, 65, max));
+        assert!(imp::worth_counting(max / 2 - 65, 65, max));
+        assert!(!imp::worth_counting(max / 2 - 66, 65, max));
+    }
+
     #[test]
     fn small_rings_share_arenas_and_reuse_slots() {
         let page = page_size();
@@ -583,6 +626,7 @@ mod tests {
             b.base.as_ptr() as usize - a.base.as_ptr() as usize,
             2 * size
         );
+        assert!(!a.slot.is_lost());
         let (mut a, mut b) = (a, b);
         let addr = a.base;
         a.slot.free(false);
@@ -590,10 +634,68 @@ mod tests {
         assert_eq!(c.base, addr, "the freed slot is reused");
         // SAFETY: the slot is ours again.
         assert_eq!(unsafe { *c.base.as_ptr() }, 0, "and reads zeros");
-        let (arenas, mapped, used) = imp::stats();
-        assert!(arenas >= 1 && mapped >= 2 && used >= 2);
+        assert_eq!(imp::stats(size), (1, 2));
         let mut c = c;
         c.slot.free(true);
         b.slot.free(true);
+        assert_eq!(
+            imp::stats(size),
+            (1, 0),
+            "the empty arena is kept as the spare"
+        );
+    }
+
+    #[test]
+    fn arenas_come_and_go_with_their_rings() {
+        let size = 11 * page_size();
+        let n = slots_for(size);
+        if n == 1 {
+            return; // no packing on this platform
+        }
+        // One more ring than an arena holds: a second arena.
+        let mut slots: Vec<Mapped> = (0..=n).map(|_| map(size).unwrap()).collect();
+        assert_eq!(imp::stats(size), (2, n + 1));
+        let first = slots[0].base.as_ptr();
+        // Free the first arena's rings: it empties while the second has
+        // room, so it goes, mappings and all.
+        for mut m in slots.drain(..n) {
+            m.slot.free(false);
+        }
+        assert_eq!(imp::stats(size), (1, 1));
+        assert!(
+            !is_mapped(first, 2 * size * n),
+            "an empty arena was not unmapped"
+        );
+        // The last ring's arena is now the only one: freed, it stays (the
+        // spare), and the next ring reuses it.
+        let last = slots.pop().unwrap();
+        let last_addr = last.base;
+        let mut last = last;
+        last.slot.free(false);
+        assert_eq!(imp::stats(size), (1, 0));
+        let again = map(size).unwrap();
+        assert_eq!(imp::stats(size), (1, 1));
+        assert!(
+            (again.base.as_ptr() as usize).abs_diff(last_addr.as_ptr() as usize) < 2 * size * n,
+            "the spare arena was not reused"
+        );
+        let mut again = again;
+        again.slot.free(true);
+    }
+
+    #[test]
+    fn a_large_ring_has_an_arena_of_its_own_unmapped_with_it() {
+        let size = 4 << 20;
+        let m = map(size).unwrap();
+        assert_eq!(imp::stats(size), (1, 1));
+        let p = m.base.as_ptr();
+        assert!(is_mapped(p, 2 * size));
+        let mut m = m;
+        m.slot.free(false);
+        assert_eq!(imp::stats(size), (0, 0));
+        assert!(
+            !is_mapped(p, 2 * size),
+            "a large ring's mappings outlived it"
+        );
     }
 }

@@ -217,3 +217,32 @@ fn queues_are_private_too() {
     assert!(child_ok);
     assert_eq!(q.peek(), b"queued");
 }
+
+#[test]
+fn a_child_whose_copy_cannot_be_made_refuses_its_rings() {
+    let mut ring = Ring::with_capacity(page_size()).unwrap();
+    ring.push_slice(b"kept");
+    // In a helper child, so that the limit touches no other test: with no
+    // descriptor left, the fork handler cannot make the copy, and the
+    // grandchild's rings are flagged lost (zero pages, not shared ones).
+    let ok = in_child(|| {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: reading and lowering a limit of our own process.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return false;
+            }
+            limit.rlim_cur = 0;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return false;
+            }
+        }
+        let lost = in_child(|| ring.is_lost() && ring.as_slice().iter().all(|&b| b == 0));
+        lost && !ring.is_lost() && ring.as_slice() == b"kept"
+    });
+    assert!(ok, "a child without a private copy was not flagged lost");
+    assert!(!ring.is_lost());
+}
