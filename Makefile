@@ -42,8 +42,8 @@ MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 .PHONY: check-msrv
 check-msrv: ## cargo check of the crates with the rust-version of Cargo.toml (installs that toolchain)
 	@if rustup run $(MSRV) rustc --version >/dev/null 2>&1 || rustup toolchain install $(MSRV) --profile minimal >/dev/null 2>&1; then \
-		echo "cargo +$(MSRV) check --workspace"; \
-		CARGO_TARGET_DIR=$(CURDIR)/target/msrv cargo +$(MSRV) check --workspace --quiet; \
+		echo "cargo +$(MSRV) check --workspace --all-targets"; \
+		CARGO_TARGET_DIR=$(CURDIR)/target/msrv cargo +$(MSRV) check --workspace --all-targets --quiet; \
 	else \
 		echo "check-msrv: SKIPPED, the Rust $(MSRV) toolchain could not be installed here"; \
 	fi

@@ -754,6 +754,41 @@ def test_g6_free_space_is_not_copied_for_the_child() -> None:
     assert _in_child(child) == 0, "the child got free space copied (or lost its live bytes)"
 
 
+def test_g6_an_open_grant_costs_a_fork_only_what_was_written() -> None:
+    # The recv_into / get_buffer idiom: a grant of all the free space of a
+    # large ring is open when the process forks. Only its pages that hold
+    # memory are copied: the fork makes no memory resident in the parent,
+    # and the child keeps what was written into the grant.
+    out = run_python(
+        """
+        import json, os, picoring
+
+        def shmem_kib():
+            with open("/proc/self/status") as f:
+                return next(int(l.split()[1]) for l in f if l.startswith("RssShmem:"))
+
+        r = picoring.PicoRingByte(1 << 30)
+        w = r.get_writable_view()
+        w[: 1 << 20] = b"\\x42" * (1 << 20)  # 1 MiB written, 1023 MiB never
+        before = shmem_kib()
+        rd, wr = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            kept = bytes(w[: 1 << 20]) == b"\\x42" * (1 << 20)
+            r.advance_head(1 << 20)
+            os.write(wr, json.dumps([kept, len(r)]).encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+        child = json.loads(os.read(rd, 100))
+        print(json.dumps({"grew_kib": shmem_kib() - before, "child": child}))
+        """,
+        timeout=120,
+    )
+    r = json.loads(out)
+    assert r["child"] == [True, 1 << 20], r
+    assert r["grew_kib"] < 64 * 1024, f"the fork made {r['grew_kib']} KiB resident"
+
+
 def test_g6_repeated_forks_from_a_thread() -> None:
     ring = PicoRingByte(PAGE)
     results: list[int] = []

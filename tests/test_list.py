@@ -61,6 +61,21 @@ def test_extend_accepts_buffers_and_iterables() -> None:
     assert bytes(lst) == b"abcdefg", "a refused extend changed nothing"
 
 
+def test_argument_errors_name_the_method_called() -> None:
+    lst = PicoListByte()
+    with pytest.raises(TypeError, match=r"^push\(\) missing required argument 'item'"):
+        lst.push()  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"^append\(\) missing required argument 'item'"):
+        lst.append()  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"^set\(\) takes at most 2 arguments \(3 given\)"):
+        lst.set(0, 1, 2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"^extend\(\) got an unexpected keyword argument 'dat'"):
+        lst.extend(dat=b"")  # type: ignore[call-arg]
+    lst.push(item=1)
+    lst.set(index=0, value=2)
+    assert bytes(lst) == b"\x02"
+
+
 def test_bad_values() -> None:
     lst = PicoListByte()
     with pytest.raises(ValueError, match=r"item must be in range\(0, 256\), got -1"):

@@ -206,6 +206,30 @@ def test_readable_views_can_be_taken_while_a_grant_is_open() -> None:
     assert bytes(v) == b"ab" and bytes(ring) == b"abcdef"
 
 
+def test_buffers_inside_the_ring_itself_are_copied_first() -> None:
+    # A writable view kept after publishing points into the ring: pushing
+    # from it, or reading into it, behaves as if its bytes were copied
+    # first (the ring never writes where a slice it copies from points).
+    ring = PicoRingByte(64)
+    w = ring.get_writable_view(64)
+    w[:] = bytes(range(64))
+    ring.advance_head(0)  # nothing published: the 64 bytes are free space
+    src = bytes(w[1:])
+    assert ring.push_bytes(w[1:])  # lands one byte before its source
+    assert bytes(ring) == src
+    del w
+
+    ring = PicoRingByte(64)
+    ring.push_bytes(b"abcdefgh")
+    w = ring.get_writable_view(8)  # the free space right after the bytes
+    ring.advance_head(0)
+    assert ring.readinto(w) == 8 and bytes(w) == b"abcdefgh"
+    # The ring is empty; the next push lands exactly where `w` is.
+    assert ring.push_overwrite(w[:4]) == 0 and bytes(ring) == b"abcd"
+    # (What the copy prevents is undefined behaviour in Rust, a slice the
+    # ring reads from while writing under it; this test pins the result.)
+
+
 def test_the_writable_view_object_says_what_it_is() -> None:
     ring = PicoRingByte(16)
     w = ring.get_writable_view(4)

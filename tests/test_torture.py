@@ -520,3 +520,56 @@ def test_small_calls_never_mistake_contention_for_reentrancy() -> None:
         """
     )
     assert out.strip() == "ok"
+
+
+def test_repr_of_a_writable_view_never_deadlocks_with_its_release() -> None:
+    # repr(view.obj) looks at the ring; with another thread copying 32 MiB
+    # without the GIL, it must not wait for the ring while holding what the
+    # view's release needs (a release found it held, with the GIL: a
+    # deadlock of the whole interpreter). Found by review; hung before.
+    out = run(
+        """
+        import os, threading, time, picoring
+        r = picoring.PicoRingByte(256 << 20)
+        big = b"z" * (32 << 20)
+        stop = False
+        cur = [None]
+        reprs = []
+
+        def copier():
+            while not stop:
+                if r.push_bytes(big):
+                    r.pop_bytes(32 << 20)
+
+        def reprer():
+            while not stop:
+                w = cur[0]
+                if w is not None:
+                    reprs.append(repr(w))
+
+        def releaser():
+            while not stop:
+                try:
+                    mv = r.get_writable_view(16)
+                except BufferError:
+                    continue
+                r.advance_head(0)
+                cur[0] = mv.obj
+                time.sleep(0.002)
+                del mv
+                cur[0] = None
+
+        ts = [threading.Thread(target=f, daemon=True) for f in (copier, reprer, releaser)]
+        for t in ts:
+            t.start()
+        time.sleep(3)
+        stop = True
+        for t in ts:
+            t.join(10)
+            assert not t.is_alive(), "deadlock"
+        assert reprs and all("WritableView of PicoRingByte: 16 bytes" in x for x in reprs)
+        print("ok")
+        """,
+        timeout=60,
+    )
+    assert out.strip() == "ok"

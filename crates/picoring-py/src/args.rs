@@ -182,6 +182,14 @@ pub(crate) fn opt_count<'a, 'py>(
     }
 }
 
+/// True for an int (or an object with `__index__`) below 0.
+pub(crate) fn is_negative_int(obj: &Bound<'_, PyAny>) -> bool {
+    match obj.cast::<PyInt>() {
+        Ok(i) => ffi::long_value(i).is_some_and(|v| v < 0) || i.lt(0).unwrap_or(false),
+        Err(_) => int(obj, "n").is_ok_and(|v| v.value.is_some_and(|v| v < 0)),
+    }
+}
+
 /// A byte value: an int in `range(0, 256)`.
 #[inline(always)]
 pub(crate) fn byte(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<u8> {

@@ -147,30 +147,30 @@ pub(crate) struct Exported<E> {
 
 /// A token that fits in `Py_buffer.internal`.
 pub(crate) trait RawToken: Sized {
-    /// The token as a number.
-    fn into_raw(self) -> u64;
+    /// The token as one word.
+    fn into_raw(self) -> usize;
     /// The token back from its number.
     ///
     /// # Safety
     /// `raw` must come from `into_raw`, and be turned back once.
-    unsafe fn from_raw(raw: u64) -> Self;
+    unsafe fn from_raw(raw: usize) -> Self;
 }
 
 impl RawToken for ReadExport {
-    fn into_raw(self) -> u64 {
+    fn into_raw(self) -> usize {
         ReadExport::into_raw(self)
     }
-    unsafe fn from_raw(raw: u64) -> Self {
+    unsafe fn from_raw(raw: usize) -> Self {
         // SAFETY: caller's contract, which is `ReadExport::from_raw`'s.
         unsafe { ReadExport::from_raw(raw) }
     }
 }
 
 impl RawToken for ListExport {
-    fn into_raw(self) -> u64 {
+    fn into_raw(self) -> usize {
         ListExport::into_raw(self)
     }
-    unsafe fn from_raw(raw: u64) -> Self {
+    unsafe fn from_raw(raw: usize) -> Self {
         // SAFETY: caller's contract, which is `ListExport::from_raw`'s.
         unsafe { ListExport::from_raw(raw) }
     }
@@ -178,10 +178,10 @@ impl RawToken for ListExport {
 
 /// No token: the class keeps what it needs itself.
 impl RawToken for () {
-    fn into_raw(self) -> u64 {
+    fn into_raw(self) -> usize {
         0
     }
-    unsafe fn from_raw(_raw: u64) -> Self {}
+    unsafe fn from_raw(_raw: usize) -> Self {}
 }
 
 /// A Python class whose instances hold a `Self`.
@@ -587,7 +587,7 @@ unsafe extern "C" fn bf_getbuffer<T: Class>(
         )
     };
     let b = T::SLOTS.buffer.as_ref().expect("set with the slot");
-    guard(py, -1, || {
+    let r = guard(py, -1, || {
         let ex = (b.export)(s, flags)?;
         let info = ExportInfo {
             ptr: ex.ptr,
@@ -604,7 +604,13 @@ unsafe extern "C" fn bf_getbuffer<T: Class>(
             return Err(e);
         }
         Ok(0)
-    })
+    });
+    if r != 0 && !view.is_null() {
+        // SAFETY: the C API asks `view->obj` to be NULL on failure; `view`
+        // is CPython's, and was not filled.
+        unsafe { (*view).obj = ptr::null_mut() };
+    }
+    r
 }
 
 unsafe extern "C" fn bf_releasebuffer<T: Class>(
@@ -618,7 +624,7 @@ unsafe extern "C" fn bf_releasebuffer<T: Class>(
         (
             py,
             slf::<T>(py, &obj),
-            T::Export::from_raw((*view).internal as usize as u64),
+            T::Export::from_raw((*view).internal as usize),
         )
     };
     let b = T::SLOTS.buffer.as_ref().expect("set with the slot");
@@ -654,13 +660,19 @@ pub(crate) struct Method {
     def: ffi::PyMethodDef,
 }
 
-/// Returns a zero-sized `F`. Fn items and non-capturing closures have no
-/// bytes and no invariant, so a value of such a type can be made from
-/// nothing; the assertion refuses anything else at compile time.
-fn conjure<F: Copy>() -> F {
+/// Returns a zero-sized `F`: the method a trampoline calls. Callers pass
+/// fn items or closures capturing nothing (the only ways `noargs` and
+/// `with_args` are used, in this crate), which have no bytes and no
+/// invariant, so a value can be made from nothing. The assertion refuses
+/// anything with bytes at compile time; the `'static` bound of those
+/// functions refuses closures capturing a proof token with a lifetime
+/// (a `Python<'py>`, say). This is not a general API: a zero-sized type
+/// whose very existence proves something must never be passed here.
+fn conjure<F: Copy + 'static>() -> F {
     const { assert!(std::mem::size_of::<F>() == 0, "methods must be fn items") };
-    // SAFETY: `F` is zero-sized (asserted) and `Copy` (no drop, no owned
-    // state): a fn item or a closure capturing nothing, valid as any value.
+    // SAFETY: `F` is zero-sized (asserted), `Copy` (no drop, no owned
+    // state) and `'static`: a fn item or a closure capturing nothing, which
+    // any value of is valid and means nothing more (see above).
     unsafe { std::mem::zeroed() }
 }
 
@@ -744,7 +756,7 @@ where
             Err(msg) => {
                 let tramp: ffi::PyCFunctionFastWithKeywords = trampoline::<T, P, F>;
                 let name = method_name(tramp as usize);
-                raise(py, PyTypeError::new_err(format!("{name}() {msg}")));
+                raise(py, PyTypeError::new_err(format!("{name}{msg}")));
                 return ptr::null_mut();
             }
         };
@@ -752,7 +764,16 @@ where
         finish(py, || f(s, &given))
     }
     let tramp: ffi::PyCFunctionFastWithKeywords = trampoline::<T, P, F>;
-    method_names().insert(tramp as usize, name);
+    // Two methods that share a trampoline (the same function under two
+    // names, or two the compiler merged) get messages without a name.
+    method_names()
+        .entry(tramp as usize)
+        .and_modify(|n| {
+            if *n != Some(name) {
+                *n = None;
+            }
+        })
+        .or_insert(Some(name));
     Method {
         def: ffi::PyMethodDef {
             ml_name: name.as_ptr(),
@@ -918,19 +939,21 @@ fn repr_of(obj: *mut ffi::PyObject) -> String {
 }
 
 /// Method names by trampoline address, for argument error messages.
-fn method_names() -> std::sync::MutexGuard<'static, HashMap<usize, &'static CStr>> {
-    static NAMES: OnceLock<Mutex<HashMap<usize, &'static CStr>>> = OnceLock::new();
+fn method_names() -> std::sync::MutexGuard<'static, HashMap<usize, Option<&'static CStr>>> {
+    static NAMES: OnceLock<Mutex<HashMap<usize, Option<&'static CStr>>>> = OnceLock::new();
     NAMES
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|p| p.into_inner())
 }
 
+/// `name()` for the method of this trampoline, or `""` if it is not known
+/// for sure.
 fn method_name(trampoline: usize) -> String {
-    method_names().get(&trampoline).map_or_else(
-        || "method".to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
+    match method_names().get(&trampoline) {
+        Some(Some(n)) => format!("{}() ", n.to_string_lossy()),
+        _ => String::new(),
+    }
 }
 
 // --- references and errors, without PyO3's reference pool ------------------
@@ -1036,7 +1059,7 @@ struct ExportInfo {
     pub len: usize,
     pub readonly: bool,
     /// Stored in `Py_buffer.internal`, handed back at release.
-    pub token: u64,
+    pub token: usize,
 }
 
 /// Fills `view` for an export of `info` owned by `owner`.
@@ -1086,7 +1109,7 @@ unsafe fn fill_buffer(
             ptr::null_mut()
         };
         (*view).suboffsets = ptr::null_mut();
-        (*view).internal = info.token as usize as *mut c_void;
+        (*view).internal = info.token as *mut c_void;
     }
     Ok(())
 }
@@ -1211,6 +1234,16 @@ impl WritableArg {
             return Err(err);
         }
         Ok(WritableArg { view })
+    }
+
+    /// Where the buffer's bytes are (for overlap checks).
+    pub(crate) fn as_ptr(&self) -> *const u8 {
+        self.view.buf.cast::<u8>()
+    }
+
+    /// The buffer's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.view.len.max(0) as usize
     }
 
     pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {

@@ -65,7 +65,7 @@ impl Class for PicoListByte {
                 c"append",
                 c"append($self, item)\n--\n\n\
                 Append one byte (same as push).",
-                push,
+                append,
             ),
             with_args::<T, Data, _>(
                 c"extend",
@@ -161,6 +161,13 @@ fn extend_from(list: &PicoListByte, py: Python<'_>, data: &Bound<'_, PyAny>) -> 
 }
 
 fn push<'py>(s: Slf<'_, 'py, PicoListByte>, a: &Args<'_, 'py>) -> Ret<'py> {
+    let b = args::byte(arg(a, 0), "item")?;
+    s.state.lock(s.py())?.push(b).map_err(to_py)?;
+    Ok(args::none(s.py()))
+}
+
+/// `push`, under its own name (so that argument errors say `append`).
+fn append<'py>(s: Slf<'_, 'py, PicoListByte>, a: &Args<'_, 'py>) -> Ret<'py> {
     let b = args::byte(arg(a, 0), "item")?;
     s.state.lock(s.py())?.push(b).map_err(to_py)?;
     Ok(args::none(s.py()))

@@ -92,6 +92,12 @@ impl<T: Exporter> Locked<T> {
         }
     }
 
+    /// Locks if the state is free now; never waits (so never gives the
+    /// GIL up), for callers that hold another lock meanwhile.
+    pub(crate) fn try_now(&self) -> Option<Guard<'_, T>> {
+        self.state.try_lock().and_then(|g| self.admit(g).ok())
+    }
+
     #[cold]
     #[inline(never)]
     fn lock_slow(&self, py: Python<'_>) -> PyResult<Guard<'_, T>> {

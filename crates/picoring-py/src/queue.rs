@@ -14,6 +14,7 @@ use crate::ringlike::{self as rl, RingClass};
 pub(crate) struct PicoQueueByte {
     state: Locked<Queue>,
     capacity: usize,
+    memory: rl::Memory,
 }
 
 static TYPE: TypeCell = TypeCell::new();
@@ -26,6 +27,9 @@ impl RingClass for PicoQueueByte {
     }
     fn capacity(&self) -> usize {
         self.capacity
+    }
+    fn memory(&self) -> &rl::Memory {
+        &self.memory
     }
 }
 
@@ -87,11 +91,10 @@ impl Class for PicoQueueByte {
 
 fn new(_py: Python<'_>, a: &Args<'_, '_>) -> PyResult<PicoQueueByte> {
     let capacity = args::capacity(rl::arg(a, 0))?;
+    let r = Queue::with_capacity(capacity).map_err(to_py)?;
     Ok(PicoQueueByte {
-        state: Locked::new(
-            Queue::with_capacity(capacity).map_err(to_py)?,
-            "PicoQueueByte",
-        ),
+        memory: rl::Memory::of(r.as_ring()),
+        state: Locked::new(r, "PicoQueueByte"),
         capacity,
     })
 }

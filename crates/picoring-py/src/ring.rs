@@ -17,6 +17,7 @@ use crate::ringlike::{self as rl, RingClass};
 pub(crate) struct PicoRingByte {
     state: Locked<Ring>,
     capacity: usize,
+    memory: rl::Memory,
 }
 
 static TYPE: TypeCell = TypeCell::new();
@@ -29,6 +30,9 @@ impl RingClass for PicoRingByte {
     }
     fn capacity(&self) -> usize {
         self.capacity
+    }
+    fn memory(&self) -> &rl::Memory {
+        &self.memory
     }
 }
 
@@ -100,18 +104,18 @@ impl Class for PicoRingByte {
 
 fn new(_py: Python<'_>, a: &Args<'_, '_>) -> PyResult<PicoRingByte> {
     let capacity = args::capacity(rl::arg(a, 0))?;
+    let r = Ring::with_capacity(capacity).map_err(to_py)?;
     Ok(PicoRingByte {
-        state: Locked::new(
-            Ring::with_capacity(capacity).map_err(to_py)?,
-            "PicoRingByte",
-        ),
+        memory: rl::Memory::of(&r),
+        state: Locked::new(r, "PicoRingByte"),
         capacity,
     })
 }
 
 fn push_overwrite<'py>(s: Slf<'_, 'py, PicoRingByte>, a: &Args<'_, 'py>) -> Ret<'py> {
     let data = BytesArg::new(rl::arg(a, 0), "data")?;
-    let bytes = data.as_slice();
+    let bytes = rl::not_in_ring(&s, data.as_slice());
+    let bytes = &bytes[..];
     let r = if bytes.len() >= GIL_FREE_COPY {
         s.state
             .with_gil_released(s.py(), |r| r.push_overwrite(bytes))?

@@ -123,6 +123,30 @@ pub(crate) trait RingClass: Class<Export = ReadExport> {
     fn state(&self) -> &Locked<Self::State>;
     /// The capacity (fixed: read without the lock).
     fn capacity(&self) -> usize;
+    /// Where the ring's memory is (fixed: read without the lock).
+    fn memory(&self) -> &Memory;
+}
+
+/// The address range of a ring's memory, kept beside its lock.
+pub(crate) struct Memory {
+    base: usize,
+    len: usize,
+}
+
+impl Memory {
+    pub(crate) fn of(ring: &Ring) -> Memory {
+        Memory {
+            base: ring.memory_start() as usize,
+            len: 2 * ring.memory_len(),
+        }
+    }
+
+    /// True if the `len` bytes at `p` touch the memory.
+    #[inline(always)]
+    pub(crate) fn overlaps(&self, p: *const u8, len: usize) -> bool {
+        let (a, b) = (p as usize, (p as usize).saturating_add(len));
+        len > 0 && a < self.base + self.len && b > self.base
+    }
 }
 
 /// The argument `i` (present: required by the method's parameters).
@@ -145,10 +169,26 @@ pub(crate) fn pop<'py, C: RingClass>(s: Slf<'_, 'py, C>) -> Ret<'py> {
     })
 }
 
+/// `bytes`, or a copy of them if they lie in the ring's own memory (a
+/// writable view kept after it was published): the ring never writes
+/// where a slice it copies from points.
+#[inline(always)]
+pub(crate) fn not_in_ring<'a, C: RingClass>(
+    s: &Slf<'_, '_, C>,
+    bytes: &'a [u8],
+) -> std::borrow::Cow<'a, [u8]> {
+    if s.memory().overlaps(bytes.as_ptr(), bytes.len()) {
+        std::borrow::Cow::Owned(bytes.to_vec())
+    } else {
+        std::borrow::Cow::Borrowed(bytes)
+    }
+}
+
 /// All of `data` or nothing (`push_bytes`, `push_bulk`).
 pub(crate) fn push_all<'py, C: RingClass>(s: Slf<'_, 'py, C>, a: &Args<'_, 'py>) -> Ret<'py> {
     let data = BytesArg::new(arg(a, 0), "data")?;
-    let bytes = data.as_slice();
+    let bytes = not_in_ring(&s, data.as_slice());
+    let bytes = &bytes[..];
     let ok = if bytes.len() >= GIL_FREE_COPY {
         s.state()
             .with_gil_released(s.py(), |st| st.ring_mut().map(|r| r.push_slice(bytes)))?
@@ -200,6 +240,19 @@ pub(crate) fn pop_bytes_n<'py, C: RingClass>(s: Slf<'_, 'py, C>, a: &Args<'_, 'p
 /// Moves up to `len(buffer)` bytes into `buffer`; returns how many.
 pub(crate) fn readinto<'py, C: RingClass>(s: Slf<'_, 'py, C>, a: &Args<'_, 'py>) -> Ret<'py> {
     let mut buf = WritableArg::new(arg(a, 0), "buffer")?;
+    if s.memory().overlaps(buf.as_ptr(), buf.len()) {
+        // A view of the ring's own memory: pop into a copy first, so that
+        // no slice of the caller's buffer overlaps one of the ring's.
+        let mut tmp = vec![0; buf.len()];
+        let n = s
+            .state()
+            .lock(s.py())?
+            .ring_mut()
+            .map_err(to_py)?
+            .pop_into(&mut tmp);
+        buf.as_mut_slice()[..n].copy_from_slice(&tmp[..n]);
+        return Ok(args::usize_obj(s.py(), n));
+    }
     let out = buf.as_mut_slice();
     let n = if out.len() >= GIL_FREE_COPY {
         s.state()
@@ -270,16 +323,12 @@ pub(crate) fn give_back<C: RingClass>(owner: &Bound<'_, PyAny>, g: GrantExport) 
     }
 }
 
-/// True if `g` is still the open grant of the `C` it came from.
-pub(crate) fn is_open<C: RingClass>(owner: &Bound<'_, PyAny>, g: &GrantExport) -> bool {
-    ffi::value::<C>(owner)
-        .and_then(|c| {
-            c.state()
-                .lock(owner.py())
-                .ok()
-                .map(|st| st.ring().is_open_grant(g))
-        })
-        .unwrap_or(false)
+/// `Some(true)` if `g` is still the open grant of the `C` it came from;
+/// `None` if that is busy now (this never waits: the caller holds a lock).
+pub(crate) fn is_open<C: RingClass>(owner: &Bound<'_, PyAny>, g: &GrantExport) -> Option<bool> {
+    let c = ffi::value::<C>(owner)?;
+    let st = c.state().try_now()?;
+    Some(st.ring().is_open_grant(g))
 }
 
 /// A memoryview of a grant export just made.

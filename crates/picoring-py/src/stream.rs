@@ -17,6 +17,7 @@ use crate::ringlike::{self as rl, RingClass};
 pub(crate) struct PicoByteStreamPy {
     state: Locked<ByteStream>,
     capacity: usize,
+    memory: rl::Memory,
 }
 
 static TYPE: TypeCell = TypeCell::new();
@@ -29,6 +30,9 @@ impl RingClass for PicoByteStreamPy {
     }
     fn capacity(&self) -> usize {
         self.capacity
+    }
+    fn memory(&self) -> &rl::Memory {
+        &self.memory
     }
 }
 
@@ -73,7 +77,7 @@ impl Class for PicoByteStreamPy {
             with_args::<T, ReadN, _>(
                 c"read",
                 c"read($self, n=-1)\n--\n\n\
-                Read up to `n` bytes (all that is buffered for -1 or None); b'' when empty.",
+                Read up to `n` bytes (all that is buffered for a negative n or None); b'' when empty.",
                 read,
             ),
             with_args::<T, args::Buffer, _>(
@@ -157,18 +161,18 @@ impl ffi::Params for ExitArgs {
 
 fn new(_py: Python<'_>, a: &Args<'_, '_>) -> PyResult<PicoByteStreamPy> {
     let capacity = args::capacity(rl::arg(a, 0))?;
+    let r = ByteStream::with_capacity(capacity).map_err(to_py)?;
     Ok(PicoByteStreamPy {
-        state: Locked::new(
-            ByteStream::with_capacity(capacity).map_err(to_py)?,
-            "PicoByteStreamPy",
-        ),
+        memory: rl::Memory::of(r.as_ring()),
+        state: Locked::new(r, "PicoByteStreamPy"),
         capacity,
     })
 }
 
 fn write<'py>(s: Slf<'_, 'py, PicoByteStreamPy>, a: &Args<'_, 'py>) -> Ret<'py> {
     let data = BytesArg::new(rl::arg(a, 0), "data")?;
-    let bytes = data.as_slice();
+    let bytes = rl::not_in_ring(&s, data.as_slice());
+    let bytes = &bytes[..];
     let n = if bytes.len() >= GIL_FREE_COPY {
         s.state
             .with_gil_released(s.py(), |st| st.write_partial(bytes))?
@@ -179,13 +183,9 @@ fn write<'py>(s: Slf<'_, 'py, PicoByteStreamPy>, a: &Args<'_, 'py>) -> Ret<'py> 
 }
 
 fn read<'py>(s: Slf<'_, 'py, PicoByteStreamPy>, a: &Args<'_, 'py>) -> Ret<'py> {
+    // As io streams do: None or any negative count reads everything.
     let n = match a[0] {
-        Some(o)
-            if o.cast::<pyo3::types::PyInt>()
-                .is_ok_and(|i| ffi::long_value(i) == Some(-1)) =>
-        {
-            None
-        }
+        Some(o) if args::is_negative_int(o) => None,
         other => args::opt_count(other, "n")?.map(|c| c.n),
     };
     rl::pop_bytes(s, n)

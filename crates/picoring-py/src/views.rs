@@ -18,8 +18,9 @@ use crate::ffi::{self, Class, Exported, Method, Slf, Slots, TypeCell};
 
 /// Gives a grant export back to the object it came from.
 pub(crate) type GiveBack = fn(&Bound<'_, PyAny>, GrantExport);
-/// Tells whether a grant export is still the open grant of its object.
-pub(crate) type IsOpen = fn(&Bound<'_, PyAny>, &GrantExport) -> bool;
+/// Tells whether a grant export is still the open grant of its object
+/// (`None`: busy now). Must never wait.
+pub(crate) type IsOpen = fn(&Bound<'_, PyAny>, &GrantExport) -> Option<bool>;
 
 /// The object behind a writable view (`memoryview.obj`).
 pub(crate) struct WritableView {
@@ -65,10 +66,14 @@ impl Class for WritableView {
 }
 
 fn repr(s: Slf<'_, '_, WritableView>) -> String {
+    // The token's lock is held only while the state is looked at without
+    // waiting: a release (which takes the token's lock with the GIL held)
+    // never waits for a thread that gave the GIL up holding it.
     let token = s.token.lock().unwrap_or_else(|p| p.into_inner());
-    let state = match token.as_ref() {
-        Some(t) if (s.is_open)(s.owner.bind(s.py()), t) => "open",
-        Some(_) => "published or abandoned",
+    let state = match token.as_ref().map(|t| (s.is_open)(s.owner.bind(s.py()), t)) {
+        Some(Some(true)) => "open",
+        Some(Some(false)) => "published or abandoned",
+        Some(None) => "busy",
         None => "released",
     };
     format!("<WritableView of {}: {} bytes, {state}>", s.of, s.len)

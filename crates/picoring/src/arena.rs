@@ -50,7 +50,7 @@ const PACK_SLOTS: usize = 64;
 
 /// Slots per arena for rings of `size` bytes (a whole number of pages).
 pub(crate) fn slots_for(size: usize) -> usize {
-    if imp::PACKING && size <= PACK_MAX {
+    if imp::packing() && size <= PACK_MAX {
         PACK_SLOTS
     } else {
         1
@@ -78,14 +78,28 @@ mod imp {
     use crate::error::{Error, Result};
     use crate::sys;
 
-    pub(super) const PACKING: bool = sys::CAN_REMOVE_PAGES;
+    /// Whether rings are packed into arenas: where the system frees a
+    /// shared file's pages on request, until it refuses once.
+    pub(super) fn packing() -> bool {
+        sys::CAN_REMOVE_PAGES && REMOVE_WORKS.load(Ordering::Relaxed)
+    }
 
-    /// What a child process must see of one slot: `len` bytes from memory
-    /// offset `off` (wrapping past the end of the first half).
+    /// Cleared the first time the system refuses to free a slot's pages
+    /// (a sandbox, say): new rings get arenas of their own from then on.
+    static REMOVE_WORKS: AtomicBool = AtomicBool::new(true);
+
+    /// Makes the next page removals fail, for tests of the fallback.
+    #[cfg(test)]
+    pub(super) static FAIL_REMOVE: AtomicBool = AtomicBool::new(false);
+
+    /// What a child process must see of one slot: `len` bytes of data from
+    /// memory offset `off` (wrapping past the end of the first half), then
+    /// `grant` bytes of an open grant.
     #[derive(Default)]
     struct Live {
         off: AtomicUsize,
         len: AtomicUsize,
+        grant: AtomicUsize,
     }
 
     /// The part of an arena that rings read without the registry lock.
@@ -110,8 +124,9 @@ mod imp {
         free: Vec<usize>,
         /// Slots in use.
         used: usize,
-        /// Where this arena starts in the file made by `prepare_fork`.
-        fork_offset: usize,
+        /// Which file made by `prepare_fork` holds this arena's copy, and
+        /// where it starts in it.
+        fork_at: (usize, usize),
     }
 
     // SAFETY: `Shared` points to memory it owns (the arena's mappings),
@@ -188,7 +203,7 @@ mod imp {
             {
                 Some(i) => i,
                 None => {
-                    let a = new_arena(&reg, size, slots_for(size))?;
+                    let a = new_arena(&mut reg, size, slots_for(size))?;
                     reg.arenas.push(a);
                     reg.arenas.len() - 1
                 }
@@ -210,12 +225,13 @@ mod imp {
         }
 
         /// Tells the fork handler that a child process sees `len` bytes of
-        /// this slot from offset `off`.
+        /// this slot from offset `off`, then `grant` bytes of a grant.
         #[inline]
-        pub(crate) fn set_live(&self, off: usize, len: usize) {
+        pub(crate) fn set_live(&self, off: usize, len: usize, grant: usize) {
             let live = &self.shared().live[self.index];
             live.off.store(off, Ordering::Relaxed);
             live.len.store(len, Ordering::Relaxed);
+            live.grant.store(grant, Ordering::Relaxed);
         }
 
         /// True in a child process whose copy of this memory could not be
@@ -231,7 +247,7 @@ mod imp {
         /// or handed out for writing), its pages are given back to the OS
         /// first, so that its next owner reads zeros.
         pub(crate) fn free(&mut self, untouched: bool) {
-            self.set_live(0, 0);
+            self.set_live(0, 0, 0);
             let mut reg = lock();
             let ptr = self.shared.as_ptr().cast_const();
             let i = reg
@@ -253,13 +269,24 @@ mod imp {
             if keep {
                 // SAFETY: the slot's first half is a shared mapping of the
                 // arena file that its ring, now gone, was the only user of.
-                let removed = untouched
-                    || unsafe { sys::remove_pages(slot_addr(&arena.shared, self.index), s) };
-                if removed {
-                    arena.free.push(self.index);
+                let p = slot_addr(&arena.shared, self.index);
+                #[cfg(test)]
+                let fail = FAIL_REMOVE.load(Ordering::Relaxed);
+                #[cfg(not(test))]
+                let fail = false;
+                // SAFETY: the slot's first half is a mapping of the arena's
+                // memory that its ring, now gone, was the only user of.
+                let removed = untouched || (!fail && unsafe { sys::remove_pages(p, s) });
+                if !removed {
+                    // Refused (or a lost arena's private zero pages): wipe
+                    // the bytes instead, so that the next ring reads zeros,
+                    // and pack no more rings (their memory would not go back
+                    // to the OS; rings of their own are unmapped whole).
+                    REMOVE_WORKS.store(false, Ordering::Relaxed);
+                    // SAFETY: as above; `s` writable bytes of ours.
+                    unsafe { std::ptr::write_bytes(p, 0, s) };
                 }
-                // Otherwise (a lost arena's zero pages) the slot stays out
-                // of use rather than show old bytes.
+                arena.free.push(self.index);
             } else {
                 let arena = reg.arenas.swap_remove(i);
                 let span = 2 * arena.file_len();
@@ -280,10 +307,12 @@ mod imp {
     }
 
     /// Refuses a new arena that could take the process within
-    /// [`HEADROOM`] mappings of its limit. The real count (a read of
-    /// `/proc/self/maps`) is only taken once the arenas alone hold half of
-    /// the limit.
-    fn check_mapping_limit(reg: &Registry, size: usize, nslots: usize) -> Result<()> {
+    /// [`HEADROOM`] mappings of its limit. Counting the process's mappings
+    /// (a read of `/proc/self/maps`) only starts once the arenas alone hold
+    /// half of the limit; the count of the other mappings is then kept and
+    /// taken again every 2,048 mappings of ours, or when the estimate comes
+    /// near the limit.
+    fn check_mapping_limit(reg: &mut Registry, size: usize, nslots: usize) -> Result<()> {
         if !cfg!(any(target_os = "linux", target_os = "android")) {
             return Ok(());
         }
@@ -303,10 +332,21 @@ mod imp {
         if !worth_counting(ours, needed, max) {
             return Ok(());
         }
-        let Ok(maps) = std::fs::read("/proc/self/maps") else {
-            return Ok(());
+        let stale = match reg.others {
+            None => true,
+            Some((others, at)) => {
+                ours >= at + 2048 || !fits_below_limit(ours + others, needed + 3 * HEADROOM, max)
+            }
         };
-        let in_use = maps.iter().filter(|&&b| b == b'\n').count();
+        if stale {
+            let Ok(maps) = std::fs::read("/proc/self/maps") else {
+                return Ok(());
+            };
+            let in_use = maps.iter().filter(|&&b| b == b'\n').count();
+            reg.others = Some((in_use.saturating_sub(ours), ours));
+        }
+        let (others, _) = reg.others.expect("measured");
+        let in_use = ours + others;
         if !fits_below_limit(in_use, needed, max) {
             return Err(Error::MappingLimit { size, in_use, max });
         }
@@ -326,7 +366,7 @@ mod imp {
 
     /// A new arena of `nslots` slots of `size` bytes, all mapped; its file
     /// is closed on return.
-    fn new_arena(reg: &Registry, size: usize, nslots: usize) -> Result<Arena> {
+    fn new_arena(reg: &mut Registry, size: usize, nslots: usize) -> Result<Arena> {
         check_mapping_limit(reg, size, nslots)?;
         let file_len = size * nslots;
         let fd = sys::anon_file(file_len).map_err(|e| e.for_request(size))?;
@@ -352,19 +392,31 @@ mod imp {
             shared,
             free: (0..nslots).rev().collect(),
             used: 0,
-            fork_offset: 0,
+            fork_at: (0, 0),
         })
     }
 
     /// Set once any arena of this process was lost at fork.
     static ANY_LOST: AtomicBool = AtomicBool::new(false);
 
+    /// The copy of the live bytes made for a child at fork.
+    enum Copy {
+        None,
+        /// Files at the arena layout (`Arena::fork_at` says where).
+        Files(Vec<OwnedFd>),
+        /// Runs of bytes: arena, offset in its layout, the bytes.
+        Memory(Vec<(usize, usize, Vec<u8>)>),
+    }
+
     // --- the registry ------------------------------------------------------
 
     struct Registry {
         arenas: Vec<Arena>,
+        /// Mappings of the process that are not ours, as last counted, and
+        /// how many were ours then.
+        others: Option<(usize, usize)>,
         /// The copy made by `prepare_fork`, consumed after the fork.
-        fork_file: Option<OwnedFd>,
+        fork: Copy,
     }
 
     struct Lock {
@@ -379,7 +431,8 @@ mod imp {
         locked: AtomicBool::new(false),
         inner: std::cell::UnsafeCell::new(Registry {
             arenas: Vec::new(),
-            fork_file: None,
+            others: None,
+            fork: Copy::None,
         }),
     };
 
@@ -433,29 +486,29 @@ mod imp {
 
     /// Before `fork()`, in the parent: locks the registry (until
     /// [`after_fork_parent`] or [`after_fork_child`]) and copies the live
-    /// bytes of every slot into one new file, at the arena layout.
+    /// bytes of every slot for the child: into new sparse files at the
+    /// arena layout, or, if no file can be made, into memory.
     pub(crate) fn prepare_fork() {
         let mut reg = lock();
-        reg.fork_file = copy_live(&mut reg);
+        reg.fork = Copy::None;
+        if !reg.arenas.is_empty() {
+            reg.fork = match copy_to_files(&mut reg) {
+                Ok(files) => Copy::Files(files),
+                Err(_) => copy_to_memory(&reg).map_or(Copy::None, Copy::Memory),
+            };
+        }
         // The registry stays locked through the fork.
         std::mem::forget(reg);
     }
 
-    /// The live bytes of every slot, in a new file at the arena layout;
-    /// `None` if the file cannot be made. The file is sparse: only live
-    /// bytes are written (with `pwrite`, so that no address space is
-    /// needed for the copy, however large the rings).
-    fn copy_live(reg: &mut Registry) -> Option<OwnedFd> {
-        if reg.arenas.is_empty() {
-            return None;
-        }
-        let mut total = 0usize;
-        for a in reg.arenas.iter_mut() {
-            a.fork_offset = total;
-            total += a.file_len();
-        }
-        let fd = sys::anon_file(total).ok()?;
-        for a in &reg.arenas {
+    /// Calls `put(arena, at, bytes)` for every run of bytes a child can
+    /// see, `at` being the bytes' offset in the arena's file layout (a run
+    /// never crosses a slot's end).
+    fn each_live_run(
+        reg: &Registry,
+        mut put: impl FnMut(usize, usize, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        for (i, a) in reg.arenas.iter().enumerate() {
             let s = a.shared.slot_size;
             for k in 0..a.shared.nslots {
                 let live = &a.shared.live[k];
@@ -463,60 +516,153 @@ mod imp {
                 // (a misuse) gets a wrong copy, never one outside its slot.
                 let off = live.off.load(Ordering::Relaxed) % s;
                 let len = live.len.load(Ordering::Relaxed).min(s);
-                if len == 0 {
+                let grant = live.grant.load(Ordering::Relaxed).min(s - len);
+                if len + grant == 0 {
                     continue;
                 }
-                let first = len.min(s - off);
                 let src = slot_addr(&a.shared, k);
-                let at = a.fork_offset + k * s;
-                // `src + off .. src + off + len` lies in the slot's two
-                // halves (`off < s`, `len <= s`), mapped and readable.
-                // SAFETY: as above; both ranges are in bounds.
-                let (head, rest) = unsafe {
-                    (
-                        std::slice::from_raw_parts(src.add(off), first),
-                        std::slice::from_raw_parts(src.add(off + first), len - first),
-                    )
+                let mut run = |lo: usize, n: usize| -> Result<()> {
+                    // `lo .. lo + n` lies in the slot's two halves (`lo < s`,
+                    // `n <= s`): split where the first half ends.
+                    let first = n.min(s - lo);
+                    // SAFETY: in bounds of the slot's mapped, readable halves.
+                    let (head, rest) = unsafe {
+                        (
+                            std::slice::from_raw_parts(src.add(lo), first),
+                            std::slice::from_raw_parts(src.add(lo + first), n - first),
+                        )
+                    };
+                    put(i, k * s + lo, head)?;
+                    put(i, k * s, rest)
                 };
-                if sys::write_at(&fd, head, at + off).is_err()
-                    || sys::write_at(&fd, rest, at).is_err()
-                {
-                    return None;
+                run(off, len)?;
+                // Of the grant, only pages that hold memory: free space that
+                // was never written has none, and reading it would give it
+                // some (in the parent, for nothing).
+                let g0 = off + len; // may be past `s`: the mirror follows
+                let page = sys::page_size();
+                let first = g0 / page * page;
+                let resident = sys::resident_pages(src, first, g0 + grant - first)
+                    .unwrap_or_else(|| vec![true; (g0 + grant - first).div_ceil(page)]);
+                for (p, &r) in resident.iter().enumerate() {
+                    let lo = (first + p * page).max(g0);
+                    let hi = (first + (p + 1) * page).min(g0 + grant);
+                    if r && hi > lo {
+                        run(lo % s, hi - lo)?;
+                    }
                 }
             }
         }
-        Some(fd)
+        Ok(())
+    }
+
+    /// The copy in sparse files, each within the process's file size limit
+    /// (`ulimit -f`): arenas are laid out one after the other, a new file
+    /// taken when the next arena would not fit.
+    fn copy_to_files(reg: &mut Registry) -> Result<Vec<OwnedFd>> {
+        let cap = sys::file_size_limit();
+        let mut sizes = vec![0usize];
+        for a in reg.arenas.iter_mut() {
+            let last = sizes.len() - 1;
+            if sizes[last] > 0 && sizes[last] + a.file_len() > cap {
+                sizes.push(0);
+            }
+            let last = sizes.len() - 1;
+            a.fork_at = (last, sizes[last]);
+            sizes[last] += a.file_len();
+        }
+        let files = sizes
+            .iter()
+            .map(|&n| sys::anon_file(n))
+            .collect::<Result<Vec<_>>>()?;
+        each_live_run(reg, |i, at, bytes| {
+            let (f, base) = reg.arenas[i].fork_at;
+            sys::write_at(&files[f], bytes, base + at)
+        })?;
+        Ok(files)
+    }
+
+    /// The copy in memory, when no file can be made (no descriptor left,
+    /// say): `None` if there is no memory for it either.
+    fn copy_to_memory(reg: &Registry) -> Option<Vec<(usize, usize, Vec<u8>)>> {
+        let mut saved = Vec::new();
+        each_live_run(reg, |i, at, bytes| {
+            let mut v = Vec::new();
+            v.try_reserve_exact(bytes.len())
+                .map_err(|_| Error::CapacityTooLarge {
+                    requested: bytes.len(),
+                    max: 0,
+                })?;
+            v.extend_from_slice(bytes);
+            saved.try_reserve(1).map_err(|_| Error::CapacityTooLarge {
+                requested: 1,
+                max: 0,
+            })?;
+            saved.push((i, at, v));
+            Ok(())
+        })
+        .ok()?;
+        Some(saved)
     }
 
     /// After `fork()`, in the parent: drops the copy and unlocks.
     pub(crate) fn after_fork_parent() {
         // SAFETY: `prepare_fork` left the registry locked for us.
         let mut reg = Guard(());
-        reg.fork_file = None;
+        reg.fork = Copy::None;
     }
 
     /// After `fork()`, in the child: maps each arena's copy over its own
-    /// addresses (or zero pages, flagged lost, if there is no copy), and
-    /// unlocks.
+    /// addresses, and unlocks. Without a file copy, the arenas become zero
+    /// pages, flagged lost (their rings refuse to work), and get the live
+    /// bytes written back (from the copy in memory, if there is one), so
+    /// that views made before the fork keep showing them.
     pub(crate) fn after_fork_child() {
         // SAFETY: `prepare_fork` left the registry locked for us, and this
         // is the only thread of the child.
         let mut reg = Guard(());
-        let file = reg.fork_file.take();
-        for a in reg.arenas.iter_mut() {
+        let copy = std::mem::replace(&mut reg.fork, Copy::None);
+        let files = match &copy {
+            Copy::Files(f) => Some(f),
+            _ => None,
+        };
+        let mut lost = vec![false; reg.arenas.len()];
+        for (i, a) in reg.arenas.iter().enumerate() {
             let s = &a.shared;
+            let (f, base) = a.fork_at;
             // SAFETY: the arena's mappings are ours; the copy shows the
             // same live bytes at the same addresses.
-            let ok = file
-                .as_ref()
-                .is_some_and(|fd| unsafe { map_slots(s, fd, a.fork_offset) }.is_ok());
+            let ok = files.is_some_and(|files| unsafe { map_slots(s, &files[f], base) }.is_ok());
             if !ok {
                 // SAFETY: as above; zero pages replace the shared ones.
                 unsafe { sys::map_zero_fixed(s.base.as_ptr(), 2 * s.slot_size * s.nslots) };
                 s.lost.store(true, Ordering::Relaxed);
                 ANY_LOST.store(true, Ordering::Relaxed);
+                lost[i] = true;
             }
         }
+        if let Copy::Memory(saved) = &copy {
+            for (i, at, bytes) in saved {
+                let s = &reg.arenas[*i].shared;
+                if !lost[*i] {
+                    continue;
+                }
+                let (k, off) = (at / s.slot_size, at % s.slot_size);
+                let slot = slot_addr(s, k);
+                // SAFETY: `off + bytes.len() <= slot_size` (a run never
+                // crosses a slot's end): both halves of slot `k`, now
+                // private zero pages of ours, not mirrored, so written both.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), slot.add(off), bytes.len());
+                    std::ptr::copy_nonoverlapping(
+                        bytes.as_ptr(),
+                        slot.add(s.slot_size + off),
+                        bytes.len(),
+                    );
+                }
+            }
+        }
+        drop(copy);
     }
 }
 
@@ -528,7 +674,9 @@ mod imp {
     use crate::error::Result;
     use crate::sys;
 
-    pub(super) const PACKING: bool = false;
+    pub(super) fn packing() -> bool {
+        false
+    }
 
     /// A mirror of its own: no arenas, no fork.
     pub(crate) struct Slot {
@@ -551,7 +699,7 @@ mod imp {
         }
 
         #[inline]
-        pub(crate) fn set_live(&self, _off: usize, _len: usize) {}
+        pub(crate) fn set_live(&self, _off: usize, _len: usize, _grant: usize) {}
 
         #[inline]
         pub(crate) fn is_lost(&self) -> bool {
@@ -587,7 +735,7 @@ mod tests {
     #[test]
     fn slot_counts_by_size() {
         let page = page_size();
-        let packed = imp::PACKING;
+        let packed = imp::packing();
         assert_eq!(slots_for(page), if packed { PACK_SLOTS } else { 1 });
         assert_eq!(slots_for(PACK_MAX), if packed { PACK_SLOTS } else { 1 });
         assert_eq!(slots_for(PACK_MAX + page), 1);
@@ -681,6 +829,37 @@ mod tests {
         );
         let mut again = again;
         again.slot.free(true);
+    }
+
+    #[test]
+    fn when_pages_cannot_be_freed_slots_are_wiped_and_packing_stops() {
+        if slots_for(page_size()) == 1 {
+            return; // no packing on this platform
+        }
+        // In a child: the switch is for the whole process.
+        // SAFETY: the child only uses arenas and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let size = 9 * page_size();
+            imp::FAIL_REMOVE.store(true, std::sync::atomic::Ordering::Relaxed);
+            let mut a = map(size).unwrap();
+            // SAFETY: the slot's bytes are ours.
+            unsafe { a.base.as_ptr().write_bytes(0x77, size) };
+            let at = a.base;
+            a.slot.free(false);
+            let b = map(size).unwrap();
+            // SAFETY: as above, `2 * size` bytes of the slot.
+            let zeros = unsafe { std::slice::from_raw_parts(b.base.as_ptr(), 2 * size) }
+                .iter()
+                .all(|&x| x == 0);
+            let ok = b.base == at && zeros && slots_for(size) == 1 && slots_for(page_size()) == 1;
+            // SAFETY: _exit is always safe in the child.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
     }
 
     #[test]

@@ -15,6 +15,8 @@ use crate::sys;
 pub struct ListExport {
     ptr: *const u8,
     len: usize,
+    /// The list's id, or 0 for a token made by `from_raw`.
+    list: u64,
 }
 
 // SAFETY: plain numbers describing a range; never dereferenced here.
@@ -40,8 +42,8 @@ impl ListExport {
 
     /// The export as a number, for runtimes that keep one word per view;
     /// [`ListExport::from_raw`] turns it back.
-    pub fn into_raw(self) -> u64 {
-        self.len as u64
+    pub fn into_raw(self) -> usize {
+        self.len
     }
 
     /// Turns a number made by [`ListExport::into_raw`] back into the export,
@@ -52,10 +54,11 @@ impl ListExport {
     /// released to, and each such number must be turned back at most once:
     /// releasing an export twice would unfreeze bytes that another live
     /// view still shows.
-    pub unsafe fn from_raw(raw: u64) -> ListExport {
+    pub unsafe fn from_raw(raw: usize) -> ListExport {
         ListExport {
             ptr: std::ptr::null(),
-            len: raw as usize,
+            len: raw,
+            list: 0,
         }
     }
 }
@@ -106,6 +109,8 @@ pub struct PicoList {
     reserved: usize,
     /// Lengths of live exported views (a multiset; few).
     exports: Vec<usize>,
+    /// Tells this list's exports from other lists' (0 until the first).
+    id: u64,
 }
 
 // SAFETY: the list owns its mapping exclusively, like a `Vec<u8>`.
@@ -122,6 +127,7 @@ impl PicoList {
             committed: 0,
             reserved: 0,
             exports: Vec::new(),
+            id: 0,
         }
     }
 
@@ -444,6 +450,9 @@ impl PicoList {
     /// list.set(0, b'x').unwrap();
     /// ```
     pub fn export(&mut self) -> ListExport {
+        if self.id == 0 {
+            self.id = crate::ring::next_id();
+        }
         self.exports.push(self.len);
         let p = self
             .base
@@ -451,12 +460,16 @@ impl PicoList {
         ListExport {
             ptr: p,
             len: self.len,
+            list: self.id,
         }
     }
 
     /// Ends an export; false if no live export had its length (nothing
     /// changes then).
     pub fn release(&mut self, export: ListExport) -> bool {
+        if export.list != 0 && export.list != self.id {
+            return false;
+        }
         match self.exports.iter().position(|&l| l == export.len) {
             Some(i) => {
                 self.exports.swap_remove(i);
@@ -528,6 +541,13 @@ mod tests {
         l.push(b'd').unwrap();
         l.set(3, b'D').unwrap();
         assert_eq!(l.pop().unwrap(), Some(b'D'));
+        let mut other = PicoList::new();
+        other.extend_from_slice(b"xyz").unwrap();
+        assert!(
+            !l.release(other.export()),
+            "another list's export changes nothing"
+        );
+        assert_eq!(l.live_exports(), 1);
         assert!(l.release(e));
         // SAFETY: no export of 3 bytes is live: the stray release is refused.
         assert!(!l.release(unsafe { ListExport::from_raw(3) }));

@@ -119,13 +119,15 @@ impl MirrorBuf {
         self.slot.is_lost()
     }
 
-    /// Marks the `len` bytes from offset `off` (wrapping past the end of
-    /// the first half) as what a child process must see after `fork()`;
-    /// the rest is not copied for it. Starts empty.
+    /// Marks what a child process must see after `fork()`: `len` bytes of
+    /// data from offset `off` (wrapping past the end of the first half),
+    /// then `grant` bytes handed out for writing, of which only the pages
+    /// that hold memory are copied. The rest is not copied for it. Starts
+    /// empty.
     #[inline]
-    pub(crate) fn set_live(&self, off: usize, len: usize) {
-        debug_assert!(off < self.size && len <= self.size);
-        self.slot.set_live(off, len);
+    pub(crate) fn set_live(&self, off: usize, len: usize, grant: usize) {
+        debug_assert!(off < self.size && len + grant <= self.size);
+        self.slot.set_live(off, len, grant);
     }
 
     /// Tells the drop that nothing was ever written to the memory.

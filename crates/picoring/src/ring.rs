@@ -18,7 +18,11 @@ use crate::pins::Pins;
 #[must_use = "an export pins its bytes until it is released"]
 #[derive(Debug, PartialEq, Eq)]
 pub struct ReadExport {
+    /// Position of the first byte shown (for a token made by `from_raw`:
+    /// its low bits, which the ring completes).
     start: u64,
+    /// The ring's id, or 0 for a token made by `from_raw`.
+    ring: u64,
     ptr: *const u8,
     len: usize,
 }
@@ -46,24 +50,28 @@ impl ReadExport {
         self.len == 0
     }
 
-    /// The export as a number, for runtimes that store one word per view
-    /// (`Py_buffer.internal`); [`ReadExport::from_raw`] turns it back.
-    pub fn into_raw(self) -> u64 {
-        self.start
+    /// The export as one word, for runtimes that keep one per view
+    /// (`Py_buffer.internal`); [`ReadExport::from_raw`] turns it back. On
+    /// targets whose words are narrower than positions, the word holds the
+    /// position's low bits: a live view never lags the head by more than
+    /// the capacity, so the ring completes them exactly.
+    pub fn into_raw(self) -> usize {
+        self.start as usize
     }
 
-    /// Turns a number made by [`ReadExport::into_raw`] back into the export,
+    /// Turns a word made by [`ReadExport::into_raw`] back into the export,
     /// to release it. The result only serves [`Ring::release`]: its pointer
     /// is null and its length 0.
     ///
     /// # Safety
     /// `raw` must come from `into_raw` on an export of the ring it will be
-    /// released to, and each such number must be turned back at most once:
-    /// releasing an export twice would unpin bytes that another live view
-    /// still shows.
-    pub unsafe fn from_raw(raw: u64) -> ReadExport {
+    /// released to, and each such word must be turned back at most once:
+    /// releasing an export twice, or to another ring, would unpin bytes
+    /// that a live view still shows.
+    pub unsafe fn from_raw(raw: usize) -> ReadExport {
         ReadExport {
-            start: raw,
+            start: raw as u64,
+            ring: 0,
             ptr: ptr::null(),
             len: 0,
         }
@@ -82,6 +90,8 @@ impl ReadExport {
 pub struct GrantExport {
     start: u64,
     seq: u64,
+    /// The ring's id.
+    ring: u64,
     ptr: *mut u8,
     len: usize,
 }
@@ -251,6 +261,26 @@ pub struct Ring {
     grants: u64,
     /// Start positions of live exports.
     pins: Pins,
+    /// Tells this ring's exports from other rings' (never 0).
+    id: u64,
+}
+
+/// The position whose low `bits` bits are `low` and which lags `head` by
+/// less than `2^bits` (a pinned position lags the head by at most the
+/// capacity, which is far less).
+fn complete_position(head: u64, low: u64, bits: u32) -> u64 {
+    let mask = if bits >= 64 {
+        u64::MAX
+    } else {
+        (1 << bits) - 1
+    };
+    head - (head.wrapping_sub(low) & mask)
+}
+
+/// Ids of rings and lists, for their exports.
+pub(crate) fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Ring {
@@ -272,6 +302,7 @@ impl Ring {
             grant: None,
             grants: 0,
             pins: Pins::default(),
+            id: next_id(),
         };
         ring.note_live();
         Ok(ring)
@@ -286,6 +317,23 @@ impl Ring {
     /// Bytes of memory behind the ring (capacity rounded up to pages).
     pub fn memory_len(&self) -> usize {
         self.buf.len()
+    }
+
+    /// First byte of the ring's memory: `2 * memory_len()` bytes (the two
+    /// halves) from here are the ring's.
+    pub fn memory_start(&self) -> *const u8 {
+        self.buf.as_ptr()
+    }
+
+    /// True if the `len` bytes at `p` touch the ring's memory (both
+    /// halves). A slice that does must not be passed to a method that
+    /// writes the ring (`push_slice`, say): the ring may write where it
+    /// points. Bindings that receive buffers from elsewhere (a view kept
+    /// after it was published) check with this and copy first.
+    pub fn overlaps(&self, p: *const u8, len: usize) -> bool {
+        let (a, b) = (p as usize, (p as usize).saturating_add(len));
+        let base = self.buf.as_ptr() as usize;
+        len > 0 && a < base + 2 * self.buf.len() && b > base
     }
 
     /// Bytes readable now.
@@ -401,9 +449,9 @@ impl Ring {
     }
 
     /// Tells the fork handler which bytes a child process can see: from
-    /// the floor (the oldest pin or the tail) to the head, or to the end of
-    /// the open grant. Called after every change of positions, pins or
-    /// grant, so that `fork()` copies only live data, never free space.
+    /// the floor (the oldest pin or the tail) to the head, then the open
+    /// grant. Called after every change of positions, pins or grant, so
+    /// that `fork()` copies only live data, never free space.
     #[inline]
     fn note_live(&self) {
         self.check_invariants();
@@ -411,7 +459,7 @@ impl Ring {
         if self.pins.is_empty() {
             // The common case: the live bytes run from the tail.
             self.buf
-                .set_live(self.tail_off, (self.head - self.tail) as usize + grant);
+                .set_live(self.tail_off, (self.head - self.tail) as usize, grant);
             return;
         }
         let floor = self.floor();
@@ -421,8 +469,7 @@ impl Ring {
         } else {
             self.tail_off + self.buf.len() - back
         };
-        let end = self.head + grant as u64;
-        self.buf.set_live(off, (end - floor) as usize);
+        self.buf.set_live(off, (self.head - floor) as usize, grant);
     }
 
     #[inline]
@@ -708,6 +755,7 @@ impl Ring {
         Ok(GrantExport {
             start,
             seq,
+            ring: self.id,
             ptr,
             len,
         })
@@ -847,25 +895,37 @@ impl Ring {
         self.note_live();
         ReadExport {
             start: self.tail,
+            ring: self.id,
             ptr: self.ptr_at(self.tail_off),
             len: self.len(),
         }
     }
 
-    /// Ends a readable export. Returns false if no live export started
-    /// where it did (nothing changes then).
+    /// Ends a readable export. Returns false, and changes nothing, if it is
+    /// another ring's or no live export started where it did.
     pub fn release(&mut self, export: ReadExport) -> bool {
-        self.unpin(export.start)
+        let start = if export.ring == 0 {
+            complete_position(self.head, export.start, usize::BITS)
+        } else if export.ring == self.id {
+            export.start
+        } else {
+            return false;
+        };
+        self.unpin(start)
     }
 
     /// True if `export` is the open grant (not yet published nor abandoned).
     pub fn is_open_grant(&self, export: &GrantExport) -> bool {
-        self.grant.is_some_and(|g| g.seq == export.seq)
+        export.ring == self.id && self.grant.is_some_and(|g| g.seq == export.seq)
     }
 
     /// Ends an exported grant: abandons it if it is still open (nothing is
-    /// published), and unpins its start. Returns true if it was still open.
+    /// published), and unpins its start. Returns true if it was still open;
+    /// another ring's export changes nothing.
     pub fn release_grant(&mut self, export: GrantExport) -> bool {
+        if export.ring != self.id {
+            return false;
+        }
         let open = self.end_grant(export.seq);
         self.unpin(export.start);
         open
@@ -956,6 +1016,10 @@ mod tests {
         // SAFETY: nothing started at 0 is pinned any more: a stray release
         // is refused rather than unpinning something else.
         assert!(!r.release(unsafe { ReadExport::from_raw(0) }));
+        let mut other = Ring::with_capacity(8).unwrap();
+        let og = other.export_grant(Some(1)).unwrap();
+        assert!(!r.release_grant(og), "another ring's grant changes nothing");
+        assert_eq!(other.grant_len(), Some(1));
         assert_eq!(r.free(), 8);
     }
 
@@ -1034,6 +1098,119 @@ mod tests {
         assert!(c.commit(9).is_err());
         assert_eq!(r.grant_len(), None, "the chunk is gone with its commit");
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn wrapped_full_and_empty_are_exact() {
+        let mut r = Ring::with_capacity(4096).unwrap();
+        let size = r.memory_len();
+        assert!(!r.is_wrapped() && !r.is_full() && r.is_empty());
+        // A fresh ring starts at offset 0: all of the memory, not wrapped.
+        let cap = r.capacity();
+        assert!(r.push_slice(&vec![1; cap]));
+        assert!(r.is_full() && !r.is_empty());
+        assert_eq!(r.is_wrapped(), cap > size);
+        r.advance_tail(1).unwrap();
+        assert!(r.push(2));
+        assert!(r.is_wrapped(), "one byte past the end of the memory");
+        assert!(r.is_full());
+    }
+
+    #[test]
+    fn a_drained_ring_restarts_half_a_page_in() {
+        let mut r = Ring::with_capacity(4096).unwrap();
+        r.push_slice(b"a");
+        let first = r.as_slice().as_ptr() as usize; // offset 0
+        r.pop();
+        r.push_slice(b"b");
+        let again = r.as_slice().as_ptr() as usize;
+        // Pages are at least 4 KiB: half of one is 2048 bytes in.
+        assert_eq!(again - first, 2048);
+    }
+
+    #[test]
+    fn export_tokens_round_trip_to_the_right_pin() {
+        let mut r = Ring::with_capacity(16).unwrap();
+        r.push_slice(b"abcd");
+        let first = r.export_readable();
+        assert!(!first.is_empty() && first.len() == 4);
+        r.advance_tail(2).unwrap();
+        let second = r.export_readable();
+        r.advance_tail(2).unwrap();
+        r.push_slice(&[7; 12]);
+        assert_eq!(r.free(), 0, "the first view, at position 0, holds 4 bytes");
+        // The second export, by number: its pin (position 2) goes, the
+        // first one's stays.
+        let raw = second.into_raw();
+        assert_eq!(raw, 2);
+        let mut other = Ring::with_capacity(16).unwrap();
+        other.push_slice(b"zz");
+        let foreign = other.export_readable();
+        assert!(!r.release(foreign), "another ring's export changes nothing");
+        assert_eq!(r.live_exports(), 2);
+        // SAFETY: `raw` came from `into_raw` on this ring, turned back once.
+        assert!(r.release(unsafe { ReadExport::from_raw(raw) }));
+        assert_eq!(r.free(), 0);
+        assert!(r.release(first));
+        assert_eq!(r.free(), 4);
+        let g = r.export_grant(Some(0)).unwrap();
+        assert!(g.is_empty());
+        assert_eq!(g.len(), 0);
+        r.release_grant(g);
+        let g = r.export_grant(None).unwrap();
+        assert!(!g.is_empty());
+        r.release_grant(g);
+    }
+
+    #[test]
+    fn overlaps_sees_both_halves_and_nothing_else() {
+        let r = Ring::with_capacity(4096).unwrap();
+        let base = r.as_slice().as_ptr();
+        let size = r.memory_len();
+        assert!(r.overlaps(base, 1));
+        assert!(r.overlaps(base.wrapping_add(2 * size - 1), 1));
+        assert!(r.overlaps(base.wrapping_sub(1), 2));
+        assert!(!r.overlaps(base.wrapping_add(2 * size), 10));
+        assert!(!r.overlaps(base.wrapping_sub(10), 10));
+        assert!(!r.overlaps(base, 0));
+    }
+
+    #[test]
+    fn positions_come_back_whole_from_their_low_bits() {
+        // What a 32-bit target's one-word tokens go through.
+        let head = (7u64 << 32) + 100;
+        for start in [head, head - 1, head - 100, head - 101, head - (1 << 29)] {
+            let low = start & u64::from(u32::MAX);
+            assert_eq!(complete_position(head, low, 32), start, "{start}");
+        }
+        assert_eq!(complete_position(head, head - 5, 64), head - 5);
+    }
+
+    #[test]
+    fn a_ring_that_only_pushed_leaves_zeros_for_the_next() {
+        // The slot of a dropped ring is wiped unless nothing was ever
+        // written: a ring that pushed (and granted nothing) is wiped too.
+        let size = 7 * crate::page_size();
+        {
+            let mut r = Ring::with_capacity(size).unwrap();
+            assert!(r.push_slice(&vec![0xAB; size]));
+        }
+        {
+            let mut r = Ring::with_capacity(size).unwrap();
+            let g = r.grant(None).unwrap();
+            assert!(
+                g.iter().all(|&b| b == 0),
+                "a new ring showed the bytes of the one before"
+            );
+        }
+        {
+            let mut r = Ring::with_capacity(size).unwrap();
+            let mut g = r.grant(None).unwrap();
+            g.fill(0xCD);
+            // Granted, written, abandoned: nothing published, still wiped.
+        }
+        let mut r = Ring::with_capacity(size).unwrap();
+        assert!(r.grant(None).unwrap().iter().all(|&b| b == 0));
     }
 
     #[test]

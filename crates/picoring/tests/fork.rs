@@ -223,8 +223,9 @@ fn a_child_whose_copy_cannot_be_made_refuses_its_rings() {
     let mut ring = Ring::with_capacity(page_size()).unwrap();
     ring.push_slice(b"kept");
     // In a helper child, so that the limit touches no other test: with no
-    // descriptor left, the fork handler cannot make the copy, and the
-    // grandchild's rings are flagged lost (zero pages, not shared ones).
+    // descriptor left, the fork handler cannot make a file copy; the
+    // grandchild's rings are flagged lost (private pages, not shared ones),
+    // and keep showing their live bytes (copied through memory) to views.
     let ok = in_child(|| {
         let mut limit = libc::rlimit {
             rlim_cur: 0,
@@ -240,9 +241,174 @@ fn a_child_whose_copy_cannot_be_made_refuses_its_rings() {
                 return false;
             }
         }
-        let lost = in_child(|| ring.is_lost() && ring.as_slice().iter().all(|&b| b == 0));
+        let lost = in_child(|| ring.is_lost() && ring.as_slice() == b"kept");
         lost && !ring.is_lost() && ring.as_slice() == b"kept"
     });
     assert!(ok, "a child without a private copy was not flagged lost");
     assert!(!ring.is_lost());
+}
+
+#[test]
+fn a_fork_waits_for_holds_and_holds_wait_for_nothing_else() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    // A hold taken and dropped leaves forks free (no fork hangs after).
+    drop(picoring::hold_off_fork());
+    assert!(in_child(|| true));
+    // A fork started while another thread holds forks off waits for it:
+    // when fork() returns, the hold has been dropped.
+    let released = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let r = Arc::clone(&released);
+    let holder = std::thread::spawn(move || {
+        let hold = picoring::hold_off_fork();
+        tx.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        r.store(true, Ordering::SeqCst);
+        drop(hold);
+    });
+    rx.recv().unwrap();
+    // SAFETY: the child only exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: _exit is always safe in the child.
+        unsafe { libc::_exit(0) };
+    }
+    let waited = released.load(Ordering::SeqCst);
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    holder.join().unwrap();
+    assert!(waited, "fork() went ahead while forks were held off");
+}
+
+#[test]
+fn views_of_wrapped_consumed_bytes_survive_the_fork() {
+    // The view's bytes start near the end of the memory and the tail has
+    // wrapped to its start: the fork copy must start where the view does.
+    let data: Vec<u8> = (0..200u8).collect();
+    let mut ring = wrapped(&data);
+    let view = ring.export_readable();
+    ring.clear();
+    ring.push_slice(b"after");
+    let (p, n) = (view.as_ptr(), view.len());
+    let ok = in_child(|| {
+        // SAFETY: the view is live in the child too.
+        let shown = unsafe { std::slice::from_raw_parts(p, n) };
+        shown == &data[..] && ring.as_slice() == b"after"
+    });
+    assert!(ok, "the child lost bytes a view showed");
+    ring.release(view);
+}
+
+#[test]
+fn a_lost_arena_keeps_the_live_bytes_of_every_slot() {
+    // As above, with rings in many slots of one arena, their bytes across
+    // the end of their memory: every one keeps its bytes, on both sides of
+    // the end, in the lost child.
+    let size = 2 * page_size();
+    let data = vec![0x5A; 100];
+    let rings: Vec<Ring> = (0..40)
+        .map(|_| {
+            let mut r = Ring::with_capacity(size).unwrap();
+            r.push_slice(&vec![0; size - 50]);
+            r.advance_tail(size - 51).unwrap();
+            r.push_slice(&data);
+            r.advance_tail(1).unwrap();
+            assert!(r.is_wrapped());
+            r
+        })
+        .collect();
+    let ok = in_child(|| {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: reading and lowering a limit of our own process.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return false;
+            }
+            limit.rlim_cur = 0;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return false;
+            }
+        }
+        in_child(|| {
+            rings
+                .iter()
+                .all(|r| r.is_lost() && r.as_slice() == &data[..])
+        })
+    });
+    assert!(ok, "a lost child's ring lost its bytes");
+    assert!(rings
+        .iter()
+        .all(|r| !r.is_lost() && r.as_slice() == &data[..]));
+}
+
+#[test]
+fn rings_stop_short_of_the_mapping_limit_and_malloc_keeps_working() {
+    // In a child: 4 KiB rings until refused. The refusal names the limit,
+    // comes after tens of thousands of rings (one mapping each), and
+    // leaves room: allocation still works, and so do the rings made.
+    let ok = in_child(|| {
+        let mut rings = Vec::with_capacity(100_000);
+        let err = loop {
+            match Ring::with_capacity(4096) {
+                Ok(r) => rings.push(r),
+                Err(e) => break e,
+            }
+            if rings.len() == 100_000 {
+                return true; // a raised vm.max_map_count: nothing to check
+            }
+        };
+        let max: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let named = matches!(err, picoring::Error::MappingLimit { max: m, .. } if m == max);
+        let many = rings.len() >= max * 9 / 10;
+        let big = vec![1u8; 64 << 20];
+        let usable = rings.iter_mut().take(1000).all(|r| r.push_slice(b"ok"));
+        named && many && big[big.len() - 1] == 1 && usable
+    });
+    assert!(ok);
+}
+
+#[test]
+fn under_a_file_size_limit_the_copy_is_split_and_nothing_is_lost() {
+    // `ulimit -f` lets each 8 MiB ring's file be made, not one file for all
+    // of them: the copy is split into files within the limit.
+    let rings: Vec<Ring> = (0..10)
+        .map(|i| {
+            let mut r = Ring::with_capacity(8 << 20).unwrap();
+            r.push_slice(format!("ring {i}").as_bytes());
+            r
+        })
+        .collect();
+    let ok = in_child(|| {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: reading and lowering a limit of our own process (SIGXFSZ
+        // ignored, as Python does, so that a refused size is an error).
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            if libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) != 0 {
+                return false;
+            }
+            limit.rlim_cur = 50 << 20;
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return false;
+            }
+        }
+        in_child(|| {
+            rings
+                .iter()
+                .enumerate()
+                .all(|(i, r)| !r.is_lost() && r.as_slice() == format!("ring {i}").as_bytes())
+        })
+    });
+    assert!(ok, "a file size limit lost the rings of the child");
 }

@@ -50,6 +50,7 @@ fn ring_op(max: u16) -> impl Strategy<Value = RingOp> {
         bytes(m * 2).prop_map(RingOp::PushOverwrite),
         Just(RingOp::Pop),
         count(max).prop_map(RingOp::PopInto),
+        count(max).prop_map(RingOp::PopIntoUninit),
         count(max).prop_map(RingOp::AdvanceTail),
         Just(RingOp::Clear),
         (opt_count(max), bytes(m), opt_count(max)).prop_map(|(n, d, k)| RingOp::Chunk(n, d, k)),

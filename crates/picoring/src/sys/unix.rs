@@ -132,6 +132,21 @@ pub(crate) unsafe fn map_file_fixed(
     Ok(())
 }
 
+/// The largest file this process may make (`ulimit -f`), in bytes.
+pub(crate) fn file_size_limit() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim) } != 0
+        || lim.rlim_cur == libc::RLIM_INFINITY
+    {
+        return usize::MAX;
+    }
+    usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX)
+}
+
 /// Writes all of `data` to `fd` at `offset`.
 pub(crate) fn write_at(fd: &OwnedFd, mut data: &[u8], mut offset: usize) -> Result<()> {
     while !data.is_empty() {
@@ -154,6 +169,23 @@ pub(crate) fn write_at(fd: &OwnedFd, mut data: &[u8], mut offset: usize) -> Resu
         offset += n as usize;
     }
     Ok(())
+}
+
+/// For each page of the `len` bytes at offset `off` from `base` (`off` a
+/// whole number of pages), whether it holds memory (is resident), or
+/// `None` if the system cannot tell.
+pub(crate) fn resident_pages(base: *mut u8, off: usize, len: usize) -> Option<Vec<bool>> {
+    let page = page_size();
+    debug_assert!(off % page == 0);
+    let pages = len.div_ceil(page);
+    if pages == 0 {
+        return Some(Vec::new());
+    }
+    let mut vec = vec![0u8; pages];
+    // SAFETY: `vec` has one byte per page of the range; mincore only reads
+    // the page tables and the page cache of our own mappings.
+    let rc = unsafe { libc::mincore(base.wrapping_add(off).cast(), len, vec.as_mut_ptr().cast()) };
+    (rc == 0).then(|| vec.iter().map(|&b| b & 1 != 0).collect())
 }
 
 /// Replaces `len` bytes at `addr` with private zero pages.

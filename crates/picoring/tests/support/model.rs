@@ -181,6 +181,9 @@ impl RingModel {
     /// what it must still show.
     fn check(&self, ring: &Ring) -> Outcome {
         ensure_eq!(ring.len(), self.data.len());
+        ensure_eq!(ring.is_empty(), self.data.is_empty());
+        ensure_eq!(ring.is_full(), self.data.len() == self.capacity);
+        ensure!(!ring.is_lost());
         ensure_eq!(ring.head(), self.head);
         ensure_eq!(ring.tail(), self.tail);
         let want: Vec<u8> = self.data.iter().copied().collect();
@@ -218,6 +221,8 @@ pub enum RingOp {
     PushOverwrite(Vec<u8>),
     Pop,
     PopInto(u16),
+    /// `pop_into_uninit` into a buffer of this size.
+    PopIntoUninit(u16),
     AdvanceTail(u16),
     Clear,
     /// A borrowed grant of `n` bytes (all free space for `None`): writes
@@ -309,6 +314,18 @@ pub fn check_ring(capacity: usize, ops: &[RingOp]) -> Outcome {
                 ensure_eq!(got, out.len().min(m.data.len()));
                 let expect = m.consume(got);
                 ensure_eq!(&out[..got], &expect[..]);
+            }
+            RingOp::PopIntoUninit(n) => {
+                let mut out = vec![std::mem::MaybeUninit::<u8>::uninit(); usize::from(*n)];
+                let got = ring.pop_into_uninit(&mut out);
+                ensure_eq!(got, out.len().min(m.data.len()));
+                // SAFETY: the call initialised the first `got` elements.
+                let out: Vec<u8> = out[..got]
+                    .iter()
+                    .map(|b| unsafe { b.assume_init() })
+                    .collect();
+                let expect = m.consume(got);
+                ensure_eq!(out, expect);
             }
             RingOp::AdvanceTail(n) => {
                 let n = usize::from(*n);
@@ -719,6 +736,8 @@ pub fn check_queue(capacity: usize, ops: &[QueueOp]) -> Outcome {
             ensure_eq!(snapshot(q.as_ring()), before);
         }
         ensure_eq!(q.len(), m.data.len());
+        ensure_eq!(q.is_empty(), m.data.is_empty());
+        ensure_eq!(q.capacity(), capacity);
         m.check(q.as_ring())?;
     }
     Ok(())
