@@ -182,11 +182,30 @@ pub(crate) fn opt_count<'a, 'py>(
     }
 }
 
-/// True for an int (or an object with `__index__`) below 0.
-pub(crate) fn is_negative_int(obj: &Bound<'_, PyAny>) -> bool {
-    match obj.cast::<PyInt>() {
-        Ok(i) => ffi::long_value(i).is_some_and(|v| v < 0) || i.lt(0).unwrap_or(false),
-        Err(_) => int(obj, "n").is_ok_and(|v| v.value.is_some_and(|v| v < 0)),
+/// An io-style count (`read(n=-1)`): `None` (all) for a missing
+/// argument, `None` or any negative int, else the count.
+#[inline(always)]
+pub(crate) fn io_count(obj: Option<&Bound<'_, PyAny>>, arg: &str) -> PyResult<Option<usize>> {
+    let Some(o) = obj else { return Ok(None) };
+    if let Ok(i) = o.cast_exact::<PyInt>() {
+        if let Some(v) = ffi::long_value(i) {
+            return Ok(usize::try_from(v).ok());
+        }
+    }
+    io_count_slow(o, arg)
+}
+
+#[cold]
+#[inline(never)]
+fn io_count_slow(o: &Bound<'_, PyAny>, arg: &str) -> PyResult<Option<usize>> {
+    if o.is_none() {
+        return Ok(None);
+    }
+    let v = int(o, arg)?;
+    match v.value {
+        Some(v) => Ok(usize::try_from(v).ok()),
+        None if v.int.lt(0)? => Ok(None),
+        None => Ok(Some(usize::MAX)),
     }
 }
 

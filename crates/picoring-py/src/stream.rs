@@ -184,11 +184,7 @@ fn write<'py>(s: Slf<'_, 'py, PicoByteStreamPy>, a: &Args<'_, 'py>) -> Ret<'py> 
 
 fn read<'py>(s: Slf<'_, 'py, PicoByteStreamPy>, a: &Args<'_, 'py>) -> Ret<'py> {
     // As io streams do: None or any negative count reads everything.
-    let n = match a[0] {
-        Some(o) if args::is_negative_int(o) => None,
-        other => args::opt_count(other, "n")?.map(|c| c.n),
-    };
-    rl::pop_bytes(s, n)
+    rl::pop_bytes(s, args::io_count(a[0], "n")?)
 }
 
 fn available_to_read<'py>(s: Slf<'_, 'py, PicoByteStreamPy>) -> Ret<'py> {
