@@ -723,13 +723,33 @@ mod tests {
     use super::*;
     use crate::mirror::page_size;
 
-    /// True if any byte of `len` bytes at `p` is mapped.
+    /// Runs `f` in a forked child (one thread: no other test maps memory
+    /// meanwhile); true if it returned true.
+    fn in_child(f: impl FnOnce() -> bool) -> bool {
+        // SAFETY: the child only runs `f`, which maps and unmaps memory
+        // of its own, and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(false);
+            // SAFETY: _exit is always safe in the child.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+    }
+
+    /// True if any page of the `len` bytes at `p` is mapped (mincore fails
+    /// with ENOMEM for a range with any unmapped page: so, page by page).
     fn is_mapped(p: *mut u8, len: usize) -> bool {
-        let pages = len.div_ceil(page_size());
-        let mut vec = vec![0u8; pages];
-        // SAFETY: `vec` has one byte per page; mincore only reads the
-        // page tables, and fails with ENOMEM where nothing is mapped.
-        unsafe { libc::mincore(p.cast(), len, vec.as_mut_ptr().cast()) == 0 }
+        let page = page_size();
+        (0..len.div_ceil(page)).any(|i| {
+            let mut v = 0u8;
+            // SAFETY: one byte for one page; mincore only reads the page
+            // tables, and fails where nothing is mapped.
+            unsafe { libc::mincore(p.wrapping_add(i * page).cast(), page, &mut v) == 0 }
+        })
     }
 
     #[test]
@@ -810,8 +830,22 @@ mod tests {
             m.slot.free(false);
         }
         assert_eq!(imp::stats(size), (1, 1));
+        // The same in a child, alone (nothing else can map the range once
+        // it is free), with a size of its own: arena A's n rings, then one
+        // in arena B; A, emptied while B has room, goes, mappings and all.
         assert!(
-            !is_mapped(first, 2 * size * n),
+            in_child(|| {
+                let size = 12 * page_size();
+                let mut a: Vec<Mapped> = (0..n).map(|_| map(size).unwrap()).collect();
+                let b = map(size).unwrap();
+                let p = a[0].base.as_ptr();
+                let span = 2 * size * n;
+                let was = is_mapped(p, span) && b.base.as_ptr() != p;
+                for m in a.iter_mut() {
+                    m.slot.free(false);
+                }
+                was && imp::stats(size) == (1, 1) && !is_mapped(p, span)
+            }),
             "an empty arena was not unmapped"
         );
         // The last ring's arena is now the only one: freed, it stays (the
@@ -867,13 +901,17 @@ mod tests {
         let size = 4 << 20;
         let m = map(size).unwrap();
         assert_eq!(imp::stats(size), (1, 1));
-        let p = m.base.as_ptr();
-        assert!(is_mapped(p, 2 * size));
         let mut m = m;
         m.slot.free(false);
         assert_eq!(imp::stats(size), (0, 0));
         assert!(
-            !is_mapped(p, 2 * size),
+            in_child(|| {
+                let mut m = map(size).unwrap();
+                let p = m.base.as_ptr();
+                let was = is_mapped(p, 2 * size);
+                m.slot.free(false);
+                was && !is_mapped(p, 2 * size)
+            }),
             "a large ring's mappings outlived it"
         );
     }

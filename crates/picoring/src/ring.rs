@@ -1131,6 +1131,9 @@ mod tests {
     #[test]
     fn export_tokens_round_trip_to_the_right_pin() {
         let mut r = Ring::with_capacity(16).unwrap();
+        let empty = r.export_readable();
+        assert!(empty.is_empty() && empty.as_ptr() == r.as_slice().as_ptr());
+        assert!(r.release(empty));
         r.push_slice(b"abcd");
         let first = r.export_readable();
         assert!(!first.is_empty() && first.len() == 4);
