@@ -823,7 +823,6 @@ mod tests {
         // One more ring than an arena holds: a second arena.
         let mut slots: Vec<Mapped> = (0..=n).map(|_| map(size).unwrap()).collect();
         assert_eq!(imp::stats(size), (2, n + 1));
-        let first = slots[0].base.as_ptr();
         // Free the first arena's rings: it empties while the second has
         // room, so it goes, mappings and all.
         for mut m in slots.drain(..n) {
