@@ -449,3 +449,138 @@ fn under_a_file_size_limit_the_copy_is_split_and_nothing_is_lost() {
     });
     assert!(ok, "a file size limit lost the rings of the child");
 }
+
+#[test]
+fn an_open_grant_written_here_and_there_reaches_the_child_as_written() {
+    // A grant of many pages, some written (across page boundaries, across
+    // the end of the memory), some never touched: the child's grant holds
+    // exactly what the parent's did, byte for byte.
+    let page = page_size();
+    let mut ring = Ring::with_capacity(16 * page).unwrap();
+    // One page and a half of data, consumed but one byte: the grant starts
+    // mid-memory and wraps past its end.
+    ring.push_slice(&vec![0x11; page + page / 2]);
+    ring.advance_tail(page + page / 2 - 1).unwrap();
+    let g = ring.export_grant(None).unwrap();
+    let len = g.len();
+    let p = g.as_mut_ptr();
+    let spots = [
+        (0, 100),
+        (page - 50, 100),
+        (5 * page + 7, 3 * page),
+        (len - page / 2 - 30, 60), // where the memory wraps (offset 0)
+        (len - 40, 40),
+    ];
+    for (i, &(at, n)) in spots.iter().enumerate() {
+        // SAFETY: inside the grant's `len` bytes, ours to write.
+        unsafe { p.add(at).write_bytes(0xA0 + i as u8, n) };
+    }
+    // What the grant must hold: the memory as a model (the pushed bytes,
+    // then the spots), not read back (reading shared memory in the parent
+    // would give its never-written pages memory).
+    let size = 16 * page;
+    let first = page + page / 2;
+    let mut memory = vec![0u8; size];
+    memory[..first].fill(0x11);
+    for (i, &(at, n)) in spots.iter().enumerate() {
+        for k in at..at + n {
+            memory[(first + k) % size] = 0xA0 + i as u8;
+        }
+    }
+    let before: Vec<u8> = (0..len).map(|k| memory[(first + k) % size]).collect();
+    let ok = in_child(|| {
+        // SAFETY: the grant is live in the child too.
+        let now = unsafe { std::slice::from_raw_parts(p, len) };
+        now == &before[..]
+    });
+    assert!(ok, "the child's grant differs from what the parent wrote");
+    // And the fork read no page that was never written (reading shared
+    // memory gives it pages): those are still without memory.
+    let written = |pg: usize| -> bool {
+        pg <= 1
+            || spots.iter().any(|&(at, n)| {
+                let (a, b) = (first + at, first + at + n);
+                (a..b).any(|o| (o % (16 * page)) / page == pg)
+            })
+    };
+    let base = ring.memory_start() as usize;
+    for pg in (0..16).filter(|&pg| !written(pg)) {
+        let mut v = 0u8;
+        // SAFETY: one page of the ring's mapping, one byte for it.
+        let rc = unsafe { libc::mincore((base + pg * page) as *mut libc::c_void, page, &mut v) };
+        assert!(
+            rc == 0 && v & 1 == 0,
+            "page {pg}, never written, was read by the fork"
+        );
+    }
+    ring.release_grant(g);
+}
+
+#[test]
+fn a_lost_child_shares_no_memory_with_its_parent() {
+    // Without a file copy, the child's arenas become private pages: its
+    // parent's writes after the fork never show in them. (Parent and lost
+    // child here are a helper child and its child: the test process's own
+    // copies are made normally.)
+    let page = page_size();
+    let mut rings: Vec<Ring> = (0..40)
+        .map(|i| {
+            let mut r = Ring::with_capacity(page).unwrap();
+            r.push_slice(format!("ring {i:02}").as_bytes());
+            r
+        })
+        .collect();
+    let ok = in_child(|| {
+        let (mut go, mut ready) = ([0; 2], [0; 2]);
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: two pipes, then no descriptor left: the next fork copies
+        // through memory.
+        unsafe {
+            if libc::pipe(go.as_mut_ptr()) != 0
+                || libc::pipe(ready.as_mut_ptr()) != 0
+                || libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0
+            {
+                return false;
+            }
+            limit.rlim_cur = 0;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+        let mut b = 0u8;
+        // SAFETY: the grandchild says it runs (its fork handler is done),
+        // waits for the parent's writes, checks rings, exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: one byte each way on our pipes.
+            unsafe {
+                libc::write(ready[1], b"r".as_ptr().cast(), 1);
+                libc::read(go[0], (&mut b as *mut u8).cast(), 1);
+            }
+            let ok = rings
+                .iter()
+                .enumerate()
+                .all(|(i, r)| r.is_lost() && r.as_slice() == format!("ring {i:02}").as_bytes());
+            // SAFETY: _exit is always safe in the child.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        // SAFETY: one byte from our pipe.
+        unsafe { libc::read(ready[0], (&mut b as *mut u8).cast(), 1) };
+        for r in rings.iter_mut() {
+            r.clear();
+            let cap = r.capacity();
+            let mut c = r.grant(None).unwrap();
+            c.fill(b'P');
+            c.commit(cap).unwrap();
+        }
+        let mut status = 0;
+        // SAFETY: signal the grandchild, wait for it.
+        unsafe {
+            libc::write(go[1], b"x".as_ptr().cast(), 1);
+            libc::waitpid(pid, &mut status, 0);
+        }
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+    });
+    assert!(ok, "a lost child saw its parent's writes");
+}
