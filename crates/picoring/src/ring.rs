@@ -1169,6 +1169,7 @@ mod tests {
     fn overlaps_sees_both_halves_and_nothing_else() {
         let r = Ring::with_capacity(4096).unwrap();
         let base = r.as_slice().as_ptr();
+        assert_eq!(r.memory_start(), base, "a new ring starts at offset 0");
         let size = r.memory_len();
         assert!(r.overlaps(base, 1));
         assert!(r.overlaps(base.wrapping_add(2 * size - 1), 1));
