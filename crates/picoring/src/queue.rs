@@ -189,4 +189,15 @@ mod tests {
         assert!(!q.release_reservation(r));
         assert_eq!(q.len(), 6);
     }
+
+    #[test]
+    fn an_empty_queue_reserves_its_whole_capacity() {
+        let mut q = Queue::with_capacity(8).unwrap();
+        let mut chunk = q.reserve(8).unwrap().expect("all 8 bytes are free");
+        assert_eq!(chunk.len(), 8);
+        chunk.copy_from_slice(b"12345678");
+        chunk.commit(8).unwrap();
+        assert_eq!(q.as_ring().as_slice(), b"12345678");
+        assert!(q.reserve(1).unwrap().is_none(), "full");
+    }
 }

@@ -25,6 +25,29 @@ fn in_child(child: impl FnOnce() -> bool) -> bool {
     libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
 }
 
+/// Lowers this process's descriptor limit to none (so that a fork handler
+/// can make no file copy); returns the limit it had, `None` if refused.
+fn without_descriptors() -> Option<libc::rlimit> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: reading and lowering a limit of our own process.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        let none = libc::rlimit {
+            rlim_cur: 0,
+            ..limit
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &none) != 0 {
+            return None;
+        }
+    }
+    Some(limit)
+}
+
 /// Bytes of a chunk's ring's memory (chunks of a drained ring cover it all).
 fn ring_memory(chunk: &picoring::WriteChunk<'_>) -> usize {
     chunk.len().next_multiple_of(page_size())
@@ -227,21 +250,9 @@ fn a_child_whose_copy_cannot_be_made_refuses_its_rings() {
     // grandchild's rings are flagged lost (private pages, not shared ones),
     // and keep showing their live bytes (copied through memory) to views.
     let ok = in_child(|| {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
+        let Some(saved) = without_descriptors() else {
+            return false;
         };
-        // SAFETY: reading and lowering a limit of our own process.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-                return false;
-            }
-            limit.rlim_cur = 0;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return false;
-            }
-        }
-        let saved = limit;
         let lost = in_child(|| {
             // A ring made in the lost child (descriptors back) has memory of
             // its own, and is not lost.
@@ -329,19 +340,8 @@ fn a_lost_arena_keeps_the_live_bytes_of_every_slot() {
         })
         .collect();
     let ok = in_child(|| {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: reading and lowering a limit of our own process.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-                return false;
-            }
-            limit.rlim_cur = 0;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return false;
-            }
+        if without_descriptors().is_none() {
+            return false;
         }
         in_child(|| {
             rings
@@ -451,6 +451,27 @@ fn under_a_file_size_limit_the_copy_is_split_and_nothing_is_lost() {
 }
 
 #[test]
+fn a_one_byte_grant_reaches_the_child() {
+    // The smallest grant: its one written byte is in the child's copy,
+    // through a file and through memory, and the child can publish it.
+    let mut ring = Ring::with_capacity(page_size()).unwrap();
+    ring.push_slice(b"data");
+    let g = ring.export_grant(Some(1)).unwrap();
+    let p = g.as_mut_ptr();
+    // SAFETY: the grant's one byte, ours to write.
+    unsafe { p.write(b'G') };
+    let mut child = || {
+        // SAFETY: the grant is live in the child too.
+        let written = unsafe { p.read() } == b'G';
+        written && ring.advance_head(1).is_ok() && ring.as_slice() == b"dataG"
+    };
+    assert!(in_child(&mut child), "the child lost the grant's byte");
+    let lost = in_child(|| without_descriptors().is_some() && in_child(&mut child));
+    assert!(lost, "a lost child lost the grant's byte");
+    ring.release_grant(g);
+}
+
+#[test]
 fn an_open_grant_written_here_and_there_reaches_the_child_as_written() {
     // A grant of many pages, some written (across page boundaries, across
     // the end of the memory), some never touched: the child's grant holds
@@ -488,12 +509,14 @@ fn an_open_grant_written_here_and_there_reaches_the_child_as_written() {
         }
     }
     let before: Vec<u8> = (0..len).map(|k| memory[(first + k) % size]).collect();
-    let ok = in_child(|| {
-        // SAFETY: the grant is live in the child too.
-        let now = unsafe { std::slice::from_raw_parts(p, len) };
-        now == &before[..]
-    });
+    // SAFETY: the grant is live in the child too.
+    let as_written = || unsafe { std::slice::from_raw_parts(p, len) } == &before[..];
+    let ok = in_child(as_written);
     assert!(ok, "the child's grant differs from what the parent wrote");
+    // The same through the copy in memory (no descriptor for a file): the
+    // lost child's two halves are separate pages, each written back.
+    let lost = in_child(|| without_descriptors().is_some() && in_child(as_written));
+    assert!(lost, "a lost child's grant differs from what was written");
     // And the fork read no page that was never written (reading shared
     // memory gives it pages): those are still without memory.
     let written = |pg: usize| -> bool {
