@@ -34,6 +34,12 @@ def use() -> None:
         k: int = s.write(b"x") + s.readinto(bytearray(1))
         rest: bytes = s.read()
     closed: bool = s.closed
+    s2 = picoring.PicoByteStreamPy(100)
+    s2.write(b"a\nb|c")
+    line: bytes = s2.readline() + s2.read_until(b"|", limit=8)
+    at: int = s2.find(b"c", 0, None) + q.find(0)
+    peeked: memoryview = s2.peek(1)
+    lines: list[bytes] = list(s2)
 
     lst = picoring.PicoListByte(b"ab")
     lst.push(1)
@@ -42,4 +48,4 @@ def use() -> None:
     changed: bool = lst.set(0, 2)
     lst[0] = 3
     total: int = sum(lst)
-    print(ok, dropped, first, data, view, w, n, part, arr, mv, m, got, k, rest, closed, item, changed, total)
+    print(ok, dropped, first, data, view, w, n, part, arr, mv, m, got, k, rest, closed, item, changed, total, line, at, peeked, lines)

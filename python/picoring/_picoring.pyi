@@ -30,6 +30,10 @@ class PicoRingByte:
     def __new__(cls, capacity: SupportsIndex) -> Self: ...
     def push(self, item: SupportsIndex) -> bool:
         """Append one byte; False (and no change) if the ring is full or a writable view is open."""
+    def find(
+        self, sub: Buffer | SupportsIndex, start: SupportsIndex | None = None, end: SupportsIndex | None = None
+    ) -> int:
+        """The offset of `sub` in the readable bytes, from the read position, as bytes.find; -1 when absent."""
     def pop(self) -> int | None:
         """Remove and return the oldest byte, or None if empty."""
     def push_bytes(self, data: Buffer) -> bool:
@@ -72,6 +76,10 @@ class PicoQueueByte:
     def __new__(cls, capacity: SupportsIndex) -> Self: ...
     def push(self, item: SupportsIndex) -> bool:
         """Append one byte; False (and no change) if the queue is full or a reservation is open."""
+    def find(
+        self, sub: Buffer | SupportsIndex, start: SupportsIndex | None = None, end: SupportsIndex | None = None
+    ) -> int:
+        """The offset of `sub` in the readable bytes, from the read position, as bytes.find; -1 when absent."""
     def pop(self) -> int | None:
         """Remove and return the oldest byte, or None if empty."""
     def push_bulk(self, data: Buffer) -> bool:
@@ -110,6 +118,17 @@ class PicoByteStreamPy:
         """Write as much of `data` as fits; return how many bytes were taken."""
     def read(self, n: SupportsIndex | None = -1) -> bytes:
         """Read up to `n` bytes (all that is buffered for -1 or None)."""
+    def find(
+        self, sub: Buffer | SupportsIndex, start: SupportsIndex | None = None, end: SupportsIndex | None = None
+    ) -> int:
+        """The offset of `sub` in the readable bytes, from the read position, as bytes.find; -1 when absent."""
+    def readline(self, limit: SupportsIndex | None = -1) -> bytes:
+        """The bytes up to and including the next newline, consumed; b'' while no whole line is buffered."""
+    def read_until(self, delim: Buffer, limit: SupportsIndex | None = -1) -> bytes:
+        """The bytes up to and including the next `delim`, consumed; b'' while none is buffered."""
+    def peek(self, n: SupportsIndex | None = None) -> memoryview:
+        """A read-only view of the first `n` buffered bytes, consuming nothing."""
+    def __iter__(self) -> Iterator[bytes]: ...
     def readinto(self, buffer: Buffer) -> int:
         """Read into a writable buffer; return how many bytes were read."""
     def available_to_read(self) -> int:

@@ -45,6 +45,12 @@ params! {
     OptN = [c"n"], required 0;
     /// `(index)`.
     Index = [c"index"], required 1;
+    /// `(sub, start=None, end=None)`: `find`'s, as `bytes.find`.
+    Find = [c"sub", c"start", c"end"], required 1;
+    /// `(limit=-1)`: `readline`'s.
+    Limit = [c"limit"], required 0;
+    /// `(delim, limit=-1)`: `read_until`'s.
+    DelimLimit = [c"delim", c"limit"], required 1;
     /// `(index, value)`.
     IndexValue = [c"index", c"value"], required 2;
 }
@@ -241,6 +247,32 @@ pub(crate) fn index<'py>(
 ) -> PyResult<(Option<isize>, Int<'py>)> {
     let v = int(obj, arg)?;
     Ok((v.value.and_then(|i| isize::try_from(i).ok()), v))
+}
+
+/// A slice bound (`find`'s `start` and `end`): `None` for a missing
+/// argument or `None`; ints beyond `isize` saturate (they mean "before the
+/// start" or "after the end" all the same).
+pub(crate) fn slice_bound(obj: Option<&Bound<'_, PyAny>>, arg: &str) -> PyResult<Option<isize>> {
+    let Some(o) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    let v = int(o, arg)?;
+    Ok(Some(match v.value.and_then(|i| isize::try_from(i).ok()) {
+        Some(i) => i,
+        None if v.int.lt(0)? => isize::MIN,
+        None => isize::MAX,
+    }))
+}
+
+/// Resolves a slice bound against `len` as Python does: negative counts
+/// from the end (clamped to 0), `None` is `default`. The result may exceed
+/// `len` (`find` needs to tell `start > len` apart).
+pub(crate) fn resolve_bound(bound: Option<isize>, len: usize, default: usize) -> usize {
+    match bound {
+        None => default,
+        Some(i) if i < 0 => len.saturating_sub(i.unsigned_abs()),
+        Some(i) => i as usize,
+    }
 }
 
 /// Resolves a possibly negative index against `len`.

@@ -61,6 +61,9 @@ impl Class for PicoQueueByte {
             with_args::<T, args::Item, _>(c"push", c"push($self, item)\n--\n\n\
                 Append one byte; False (and no change) if the queue is full or a reservation is open.",
                 rl::push::<T>),
+            with_args::<T, args::Find, _>(c"find", c"find($self, sub, start=None, end=None)\n--\n\n\
+                The offset of `sub` (a bytes-like object or a byte value) in the readable bytes, \
+                from the read position, as bytes.find; -1 when absent. No copy.", rl::find::<T>),
             noargs::<T, _>(c"pop", c"pop($self, /)\n--\n\n\
                 Remove and return the oldest byte, or None if empty.", rl::pop::<T>),
             with_args::<T, Data, _>(c"push_bulk", c"push_bulk($self, data)\n--\n\n\

@@ -95,6 +95,9 @@ impl Class for PicoRingByte {
                 rl::advance_head::<T>),
             with_args::<T, N, _>(c"advance_tail", c"advance_tail($self, n)\n--\n\n\
                 Consume `n` readable bytes.", rl::advance_tail::<T>),
+            with_args::<T, args::Find, _>(c"find", c"find($self, sub, start=None, end=None)\n--\n\n\
+                The offset of `sub` (a bytes-like object or a byte value) in the readable bytes, \
+                from the read position, as bytes.find; -1 when absent. No copy.", rl::find::<T>),
             with_args::<T, args::Buffer, _>(c"readinto", c"readinto($self, buffer)\n--\n\n\
                 Move up to len(buffer) of the oldest bytes into `buffer`; return how many.",
                 rl::readinto::<T>),

@@ -311,6 +311,46 @@ pub(crate) fn advance_head<'py, C: RingClass>(s: Slf<'_, 'py, C>, a: &Args<'_, '
     Ok(args::none(s.py()))
 }
 
+/// `find(sub, start=None, end=None)`: the offset of `sub` in the readable
+/// bytes, from the read position, as `bytes.find`; -1 when absent.
+pub(crate) fn find<'py, C: RingClass>(s: Slf<'_, 'py, C>, a: &Args<'_, 'py>) -> Ret<'py> {
+    let sub = arg(a, 0);
+    let byte;
+    let data;
+    // As `bytes.find`: a buffer first, else an int in range(256).
+    let needle: &[u8] = if ffi::supports_buffer(sub) {
+        data = BytesArg::new(sub, "sub")?;
+        data.as_slice()
+    } else {
+        if ffi::number_index(sub).is_err() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "sub must be a bytes-like object or an int in range(0, 256), not {}",
+                args::type_name(sub)
+            )));
+        }
+        byte = [args::byte(sub, "sub")?];
+        &byte
+    };
+    let start = args::slice_bound(a[1], "start")?;
+    let end = args::slice_bound(a[2], "end")?;
+    let mut g = s.state().lock(s.py())?;
+    let ring = g.ring_mut().map_err(to_py)?; // a closed stream refuses
+    let len = ring.len();
+    let found = ring.find(
+        needle,
+        args::resolve_bound(start, len, 0),
+        args::resolve_bound(end, len, len),
+    );
+    drop(g);
+    Ok(match found {
+        Some(i) => args::usize_obj(s.py(), i),
+        None => (-1i64)
+            .into_pyobject(s.py())
+            .expect("infallible")
+            .into_any(),
+    })
+}
+
 /// A read-only memoryview of the readable bytes.
 pub(crate) fn readable_view<'py, C: RingClass>(s: Slf<'_, 'py, C>) -> Ret<'py> {
     Ok(ffi::memoryview(s.obj())?.into_any())

@@ -1,8 +1,10 @@
 //! `PicoByteStreamPy`: a bounded byte stream with an `io`-style API. A thin
 //! class over the core's `ByteStream`.
 
-use picoring::{ByteStream, ReadExport};
+use picoring::{ByteStream, Error, ReadExport};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PySlice};
 
 use crate::args::{self, Capacity, Data};
 use crate::errors::to_py;
@@ -60,6 +62,7 @@ impl Class for PicoByteStreamPy {
             release: rl::release::<Self>,
         }),
         getters: &[(c"closed", closed, c"True after close().")],
+        iter: Some(iter),
         ..Slots::NONE
     };
     fn cell() -> &'static TypeCell {
@@ -85,6 +88,36 @@ impl Class for PicoByteStreamPy {
                 c"readinto($self, buffer)\n--\n\n\
                 Read into a writable buffer; return how many bytes were read.",
                 rl::readinto::<T>,
+            ),
+            with_args::<T, args::Limit, _>(
+                c"readline",
+                c"readline($self, limit=-1)\n--\n\n\
+                The bytes up to and including the next b'\\n', consumed; or `limit` bytes when \
+                that many are buffered without one; b'' (consuming nothing) when no whole line \
+                is buffered yet.",
+                readline,
+            ),
+            with_args::<T, args::DelimLimit, _>(
+                c"read_until",
+                c"read_until($self, delim, limit=-1)\n--\n\n\
+                The bytes up to and including the next `delim` (a non-empty bytes-like object), \
+                consumed; or `limit` bytes when that many are buffered without one; b'' \
+                (consuming nothing) when no `delim` is buffered yet.",
+                read_until,
+            ),
+            with_args::<T, args::OptN, _>(
+                c"peek",
+                c"peek($self, n=None)\n--\n\n\
+                A read-only memoryview of the first `n` buffered bytes (fewer if fewer are \
+                buffered; all for None), consuming nothing: no copy.",
+                peek,
+            ),
+            with_args::<T, args::Find, _>(
+                c"find",
+                c"find($self, sub, start=None, end=None)\n--\n\n\
+                The offset of `sub` (a bytes-like object or a byte value) in the buffered bytes, \
+                from the read position, as bytes.find; -1 when absent. No copy.",
+                rl::find::<T>,
             ),
             noargs::<T, _>(
                 c"available_to_read",
@@ -234,4 +267,77 @@ fn repr(s: Slf<'_, '_, PicoByteStreamPy>) -> String {
         return format!("PicoByteStreamPy(capacity={}, closed)", s.capacity);
     }
     rl::repr(s)
+}
+
+fn readline<'py>(s: Slf<'_, 'py, PicoByteStreamPy>, a: &Args<'_, 'py>) -> Ret<'py> {
+    let limit = args::io_count(a[0], "limit")?;
+    take_record(s, b"\n", limit)
+}
+
+fn read_until<'py>(s: Slf<'_, 'py, PicoByteStreamPy>, a: &Args<'_, 'py>) -> Ret<'py> {
+    let delim = BytesArg::new(rl::arg(a, 0), "delim")?;
+    if delim.as_slice().is_empty() {
+        return Err(PyValueError::new_err("delim must not be empty, got b''"));
+    }
+    let limit = args::io_count(a[1], "limit")?;
+    let delim = rl::not_in_ring(&s, delim.as_slice());
+    take_record(s, &delim, limit)
+}
+
+/// Consumes and returns the next record ending in `delim` (see
+/// `ByteStream::record_len`), or `b""` when none is buffered whole.
+fn take_record<'py>(
+    s: Slf<'_, 'py, PicoByteStreamPy>,
+    delim: &[u8],
+    limit: Option<usize>,
+) -> Ret<'py> {
+    let py = s.py();
+    let mut g = s.state.lock(py)?;
+    let Some(n) = g.record_len(delim, limit).map_err(to_py)? else {
+        return Ok(PyBytes::new(py, b"").into_any());
+    };
+    if n < GIL_FREE_COPY {
+        // Allocating a `bytes` runs no Python code: one lock throughout.
+        let out = ffi::bytes_filled(py, n, |buf| g.read_into_uninit(buf).map_err(to_py))?;
+        return Ok(out.into_any());
+    }
+    drop(g);
+    // A long record: found and copied out without the GIL (again, under
+    // one lock: another reader may have taken it meanwhile).
+    let got = s
+        .state
+        .with_gil_released(py, |st| -> Result<Vec<u8>, Error> {
+            let Some(n) = st.record_len(delim, limit)? else {
+                return Ok(Vec::new());
+            };
+            let mut v = vec![0; n];
+            st.read_into(&mut v)?;
+            Ok(v)
+        })?;
+    Ok(PyBytes::new(py, &got.map_err(to_py)?).into_any())
+}
+
+fn peek<'py>(s: Slf<'_, 'py, PicoByteStreamPy>, a: &Args<'_, 'py>) -> Ret<'py> {
+    let n = args::opt_count(a[0], "n")?.map(|c| c.n);
+    let py = s.py();
+    let view = ffi::memoryview(s.obj())?;
+    match n {
+        // The slice keeps the export (and its pin) alive, as the view does.
+        Some(n) if n < view.len()? => {
+            let n = isize::try_from(n).expect("below the view's length");
+            Ok(view.get_item(PySlice::new(py, 0, n, 1))?)
+        }
+        _ => Ok(view.into_any()),
+    }
+}
+
+/// `iter(stream)`: the buffered whole lines, each consumed as it is
+/// yielded (`iter(stream.readline, b"")`).
+fn iter<'py>(s: Slf<'_, 'py, PicoByteStreamPy>) -> Ret<'py> {
+    let py = s.py();
+    let readline = s.obj().getattr("readline")?;
+    let builtins = py.import("builtins")?;
+    builtins
+        .getattr("iter")?
+        .call1((readline, PyBytes::new(py, b"")))
 }

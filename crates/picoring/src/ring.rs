@@ -701,6 +701,35 @@ impl Ring {
         unsafe { std::slice::from_raw_parts(self.ptr_at(self.tail_off), self.len()) }
     }
 
+    /// The offset of the first `needle` in the readable bytes
+    /// `[start, end)`, counted from the read position, like `bytes.find`:
+    /// `end` beyond [`len`](Ring::len) means the end, and `None` if it is
+    /// not there (an empty `needle` is found at `start` if `start <= end`
+    /// and `start <= len`). O(n) with SIMD (memchr's `memmem`), no copy.
+    ///
+    /// ```
+    /// let mut ring = picoring::Ring::with_capacity(16).unwrap();
+    /// ring.push_slice(b"GET / HTTP/1.1\r\n");
+    /// assert_eq!(ring.find(b"\r\n", 0, usize::MAX), Some(14));
+    /// assert_eq!(ring.find(b"GET", 1, usize::MAX), None);
+    /// assert_eq!(ring.find(b"", 16, usize::MAX), Some(16));
+    /// assert_eq!(ring.find(b"", 17, usize::MAX), None);
+    /// ```
+    pub fn find(&self, needle: &[u8], start: usize, end: usize) -> Option<usize> {
+        let hay = self.as_slice();
+        let end = end.min(hay.len());
+        if start > hay.len() || start > end {
+            return None;
+        }
+        let hay = &hay[start..end];
+        let at = match needle {
+            [] => Some(0),
+            [b] => memchr::memchr(*b, hay),
+            _ => memchr::memmem::find(hay, needle),
+        };
+        at.map(|i| i + start)
+    }
+
     /// Opens the grant over `n` bytes of free space (all of it for `None`)
     /// and borrows it as a [`WriteChunk`]: write into it, then
     /// [`commit`](WriteChunk::commit) what was written. Its bytes are

@@ -93,6 +93,34 @@ impl ByteStream {
         Ok(self.open_mut()?.pop_into_uninit(out))
     }
 
+    /// How many bytes the next "read until `delim`" takes, or `None` if
+    /// no whole record is buffered yet (the caller waits for more; nothing
+    /// is consumed): up to and including the first `delim`, or `limit`
+    /// bytes when `limit` are buffered and no `delim` ends within them. An
+    /// empty `delim` ends at once (0). Nothing changes.
+    ///
+    /// ```
+    /// let mut s = picoring::ByteStream::with_capacity(64).unwrap();
+    /// s.write_partial(b"ab\ncd").unwrap();
+    /// assert_eq!(s.record_len(b"\n", None).unwrap(), Some(3));
+    /// assert_eq!(s.record_len(b"\n", Some(2)).unwrap(), Some(2));
+    /// assert_eq!(s.record_len(b"d", None).unwrap(), Some(6));
+    /// assert_eq!(s.record_len(b"x", None).unwrap(), None);
+    /// assert_eq!(s.record_len(b"x", Some(9)).unwrap(), None);
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after [`ByteStream::close`].
+    pub fn record_len(&self, delim: &[u8], limit: Option<usize>) -> Result<Option<usize>> {
+        let ring = self.open()?;
+        let limit = limit.unwrap_or(usize::MAX);
+        // The delimiter must end within `limit` bytes.
+        if let Some(i) = ring.find(delim, 0, limit) {
+            return Ok(Some(i + delim.len()));
+        }
+        Ok((ring.len() >= limit).then_some(limit))
+    }
+
     /// Bytes that can be read now.
     ///
     /// # Errors
