@@ -104,7 +104,7 @@ impl ByteStream {
     /// s.write_partial(b"ab\ncd").unwrap();
     /// assert_eq!(s.record_len(b"\n", None).unwrap(), Some(3));
     /// assert_eq!(s.record_len(b"\n", Some(2)).unwrap(), Some(2));
-    /// assert_eq!(s.record_len(b"d", None).unwrap(), Some(6));
+    /// assert_eq!(s.record_len(b"d", None).unwrap(), Some(5));
     /// assert_eq!(s.record_len(b"x", None).unwrap(), None);
     /// assert_eq!(s.record_len(b"x", Some(9)).unwrap(), None);
     /// ```
