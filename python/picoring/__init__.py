@@ -7,10 +7,13 @@ a single ``memoryview`` in O(1), with no copy, however the data wraps.
 from ._picoring import (
     MAX_CAPACITY,
     PAGE_SIZE,
+    ItemArray,
     PicoByteStreamPy,
     PicoListByte,
     PicoQueueByte,
+    PicoRing,
     PicoRingByte,
+    ReadView,
     WritableView,
     __version__,
 )
@@ -18,10 +21,13 @@ from ._picoring import (
 __all__ = [
     "MAX_CAPACITY",
     "PAGE_SIZE",
+    "ItemArray",
     "PicoByteStreamPy",
     "PicoListByte",
     "PicoQueueByte",
+    "PicoRing",
     "PicoRingByte",
+    "ReadView",
     "WritableView",
     "__version__",
 ]

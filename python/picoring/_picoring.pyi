@@ -2,11 +2,14 @@
 
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Iterator, NoReturn, SupportsIndex, final, overload
+from typing import Any, Iterator, NoReturn, SupportsIndex, final, overload
 
 from typing_extensions import Buffer, Self
 
 __all__ = [
+    "PicoRing",
+    "ItemArray",
+    "ReadView",
     "PicoRingByte",
     "PicoQueueByte",
     "PicoByteStreamPy",
@@ -199,6 +202,84 @@ class PicoListByte:
 @final
 class WritableView:
     """The free space a ring or queue handed out for writing in place (`memoryview.obj` of a writable view)."""
+
+    def __new__(cls) -> NoReturn: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __release_buffer__(self, buffer: memoryview, /) -> None: ...
+
+_DType = str | type | Any
+"""A struct format code ('f', '<h', 'Zf'), a NumPy dtype or scalar type, or its name ('float32')."""
+
+@final
+class PicoRing:
+    """A circular buffer of typed, fixed-size items whose readable items are one contiguous typed view."""
+
+    def __new__(
+        cls,
+        capacity: SupportsIndex,
+        dtype: _DType = "B",
+        item_shape: SupportsIndex | tuple[SupportsIndex, ...] | list[SupportsIndex] | None = (),
+    ) -> Self: ...
+    @property
+    def dtype(self) -> str:
+        """The items' element format, as a struct format string."""
+    @property
+    def itemsize(self) -> int:
+        """Bytes per item."""
+    @property
+    def item_shape(self) -> tuple[int, ...]:
+        """The shape of one item."""
+    def push_array(self, data: Buffer) -> bool:
+        """Append every item of `data` (same dtype, shaped (n, *item_shape) or item_shape), or nothing."""
+    def push_overwrite(self, data: Buffer) -> int:
+        """Append the items of `data`, dropping the oldest; return how many were dropped."""
+    def pop_array(self, n: SupportsIndex | None = None) -> ItemArray:
+        """Remove and return up to `n` of the oldest items (all if None)."""
+    def latest(self, n: SupportsIndex) -> memoryview:
+        """The newest `n` items as one read-only typed view, in O(1)."""
+    def get_readable_view(self) -> memoryview:
+        """A read-only typed memoryview of every readable item."""
+    def get_writable_view(self, n: SupportsIndex | None = None) -> memoryview:
+        """A writable typed memoryview of `n` items of free space: the ring's one open grant."""
+    def advance_head(self, n: SupportsIndex) -> None:
+        """Publish the first `n` items written through the open writable view, and end it."""
+    def advance_tail(self, n: SupportsIndex) -> None:
+        """Consume `n` items."""
+    def len(self) -> int:
+        """Number of readable items."""
+    def capacity(self) -> int:
+        """The most items the ring holds."""
+    def free(self) -> int:
+        """Items a push can take now (0 while a writable view is open)."""
+    def clear(self) -> None:
+        """Drop every readable item."""
+    def __len__(self) -> int: ...
+    def __bool__(self) -> bool: ...
+    @overload
+    def __getitem__(self, key: SupportsIndex, /) -> Any: ...
+    @overload
+    def __getitem__(self, key: slice, /) -> memoryview: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __release_buffer__(self, buffer: memoryview, /) -> None: ...
+
+@final
+class ItemArray:
+    """Items popped from a PicoRing, in memory of their own; np.asarray sees them typed, without a copy."""
+
+    def __new__(cls) -> NoReturn: ...
+    @property
+    def dtype(self) -> str:
+        """The element format, as a struct format string."""
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(items, *item_shape)."""
+    def __len__(self) -> int: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __release_buffer__(self, buffer: memoryview, /) -> None: ...
+
+@final
+class ReadView:
+    """Items of a PicoRing shown read-only (`memoryview.obj` of latest(n) and ring[i])."""
 
     def __new__(cls) -> NoReturn: ...
     def __buffer__(self, flags: int, /) -> memoryview: ...

@@ -14,9 +14,10 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         return PyMemoryError::new_err(msg);
     }
     match e {
-        Error::ZeroCapacity | Error::OutOfRange { .. } | Error::Closed => {
-            PyValueError::new_err(msg)
-        }
+        Error::ZeroCapacity
+        | Error::OutOfRange { .. }
+        | Error::Closed
+        | Error::PartialItem { .. } => PyValueError::new_err(msg),
         Error::Pinned { .. } | Error::GrantOpen { .. } => PyBufferError::new_err(msg),
         Error::Os { source, .. } => match source.raw_os_error() {
             Some(errno) => PyOSError::new_err((errno, msg)),

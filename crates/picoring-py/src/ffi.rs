@@ -206,6 +206,42 @@ pub(crate) trait Class: Sized + Send + Sync + 'static {
     fn methods() -> Vec<Method>;
     /// Called with the GIL, just before an instance's value is dropped.
     fn on_dealloc(_s: Slf<'_, '_, Self>) {}
+    /// How the buffer protocol describes the exported items, for classes
+    /// of typed items: fixed for an object's lifetime. `None` (the default)
+    /// exports unsigned bytes.
+    fn layout(&self) -> Option<&ItemLayout> {
+        None
+    }
+}
+
+/// Most dimensions of an item (the export adds one, for the items, within
+/// the buffer protocol's 64).
+pub(crate) const MAX_ITEM_NDIM: usize = 64;
+
+/// What one item of a typed export is: `item_shape` elements of `format`
+/// (a buffer-protocol format string, `elem_size` bytes each).
+#[derive(Debug, Clone)]
+pub(crate) struct ItemLayout {
+    pub format: std::ffi::CString,
+    pub elem_size: usize,
+    pub item_shape: Vec<usize>,
+    /// True: an export is `(items, *item_shape)`; false: one item,
+    /// `item_shape` (a scalar for `()`).
+    pub items_dim: bool,
+}
+
+impl ItemLayout {
+    /// Bytes per item.
+    pub(crate) fn item_size(&self) -> usize {
+        self.item_shape.iter().product::<usize>() * self.elem_size
+    }
+}
+
+/// What `Py_buffer.internal` points to for a typed export: the token, and
+/// the shape and strides the view points into.
+struct TypedInternal {
+    token: usize,
+    dims: Vec<ffi::Py_ssize_t>,
 }
 
 /// The type object of `T`, made by [`add_class`].
@@ -589,18 +625,27 @@ unsafe extern "C" fn bf_getbuffer<T: Class>(
     let b = T::SLOTS.buffer.as_ref().expect("set with the slot");
     let r = guard(py, -1, || {
         let ex = (b.export)(s, flags)?;
-        let info = ExportInfo {
+        let mut info = ExportInfo {
             ptr: ex.ptr,
             len: ex.len,
             readonly: ex.readonly,
             token: ex.token.into_raw(),
+            typed: None,
         };
+        if let Some(layout) = s.layout() {
+            info.typed = Some(typed_internal(layout, info.len, info.token));
+        }
         // SAFETY: `view` is CPython's; the class keeps the memory valid
         // until the release below or in `bf_releasebuffer`.
-        if let Err(e) = unsafe { fill_buffer(view, flags, s.obj, &info) } {
+        if let Err(e) = unsafe { fill_buffer(view, flags, s.obj, &mut info) } {
             // SAFETY: the number just made, turned back once (the view
             // was not filled: CPython will not release it).
             (b.release)(s, unsafe { T::Export::from_raw(info.token) });
+            if let Some((_, internal)) = info.typed {
+                // SAFETY: the box just made by `typed_internal`; the view
+                // was not filled, so nothing else frees it.
+                drop(unsafe { Box::from_raw(internal) });
+            }
             return Err(e);
         }
         Ok(0)
@@ -619,13 +664,17 @@ unsafe extern "C" fn bf_releasebuffer<T: Class>(
 ) {
     // SAFETY: as in `mp_length`; CPython hands back, once, a view that
     // `bf_getbuffer` filled: the token stored in it is turned back once.
+    // For a typed export, `internal` is the box `bf_getbuffer` made (an
+    // object's layout never changes), freed here, once.
     let (py, s, token) = unsafe {
         let py = Python::assume_attached();
-        (
-            py,
-            slf::<T>(py, &obj),
-            T::Export::from_raw((*view).internal as usize),
-        )
+        let s = slf::<T>(py, &obj);
+        let raw = if s.layout().is_some() {
+            Box::from_raw((*view).internal.cast::<TypedInternal>()).token
+        } else {
+            (*view).internal as usize
+        };
+        (py, s, T::Export::from_raw(raw))
     };
     let b = T::SLOTS.buffer.as_ref().expect("set with the slot");
     guard(py, (), || {
@@ -1054,12 +1103,39 @@ pub(crate) fn number_index<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, 
 // --- buffers ------------------------------------------------------------------
 
 /// Describes one export for [`fill_buffer`].
-struct ExportInfo {
+struct ExportInfo<'a> {
     pub ptr: *mut u8,
     pub len: usize,
     pub readonly: bool,
     /// Stored in `Py_buffer.internal`, handed back at release.
     pub token: usize,
+    /// For a typed export: its layout, and the box that `internal` then
+    /// points to instead (it holds the token).
+    pub typed: Option<(&'a ItemLayout, *mut TypedInternal)>,
+}
+
+/// The `internal` of a typed export of `len` bytes: the token, then the
+/// shape `(items, *item_shape)` and its C-contiguous strides.
+fn typed_internal(
+    layout: &ItemLayout,
+    len: usize,
+    token: usize,
+) -> (&ItemLayout, *mut TypedInternal) {
+    let item = layout.item_size().max(1);
+    let mut shape: Vec<ffi::Py_ssize_t> = Vec::new();
+    if layout.items_dim {
+        shape.push((len / item) as ffi::Py_ssize_t);
+    }
+    shape.extend(layout.item_shape.iter().map(|&d| d as ffi::Py_ssize_t));
+    let mut strides = vec![0; shape.len()];
+    let mut step = layout.elem_size as ffi::Py_ssize_t;
+    for k in (0..shape.len()).rev() {
+        strides[k] = step;
+        step *= shape[k].max(1);
+    }
+    shape.extend(strides);
+    let b = Box::new(TypedInternal { token, dims: shape });
+    (layout, Box::into_raw(b))
 }
 
 /// Fills `view` for an export of `info` owned by `owner`.
@@ -1072,7 +1148,7 @@ unsafe fn fill_buffer(
     view: *mut ffi::Py_buffer,
     flags: c_int,
     owner: &Bound<'_, PyAny>,
-    info: &ExportInfo,
+    info: &mut ExportInfo<'_>,
 ) -> PyResult<()> {
     if view.is_null() {
         return Err(PyBufferError::new_err("view is NULL"));
@@ -1110,6 +1186,27 @@ unsafe fn fill_buffer(
         };
         (*view).suboffsets = ptr::null_mut();
         (*view).internal = info.token as *mut c_void;
+        if let Some((layout, internal)) = info.typed {
+            // `internal` is always the box (the release frees it). The
+            // items are described only to a consumer that asked for the
+            // format; to others the export is plain bytes, as it also is.
+            (*view).internal = internal.cast::<c_void>();
+            if (flags & ffi::PyBUF_FORMAT) == ffi::PyBUF_FORMAT {
+                // The box lives until `bf_releasebuffer` frees it, and the
+                // format string as long as the owner, which the view holds.
+                let dims = &mut (*internal).dims;
+                let ndim = dims.len() / 2;
+                (*view).itemsize = layout.elem_size as ffi::Py_ssize_t;
+                (*view).format = layout.format.as_ptr().cast_mut();
+                if (flags & ffi::PyBUF_ND) == ffi::PyBUF_ND {
+                    (*view).ndim = ndim as c_int;
+                    (*view).shape = dims.as_mut_ptr();
+                }
+                if (flags & ffi::PyBUF_STRIDES) == ffi::PyBUF_STRIDES {
+                    (*view).strides = dims.as_mut_ptr().add(ndim);
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -1298,4 +1395,112 @@ pub(crate) fn bytes_filled<'py>(
         return Ok(PyBytes::new(py, prefix));
     }
     Ok(obj)
+}
+
+/// A typed buffer passed by a caller (`push_array`): its format, item
+/// size and shape as the exporter describes them, strided or not.
+pub(crate) struct ItemsArg {
+    view: Box<ffi::Py_buffer>,
+}
+
+impl ItemsArg {
+    /// Asks `obj` for a strided buffer with its format; `arg` names the
+    /// argument in errors.
+    pub(crate) fn new(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<ItemsArg> {
+        let mut view = Box::new(ffi::Py_buffer::new());
+        // SAFETY: `view` is a zeroed Py_buffer of ours; on success it holds
+        // an export released in `drop`.
+        let rc =
+            unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *view, ffi::PyBUF_RECORDS_RO) };
+        if rc != 0 {
+            let cause = PyErr::fetch(obj.py());
+            let err = PyTypeError::new_err(format!(
+                "{arg} must be a buffer of items (a NumPy array, array.array, memoryview), not {}",
+                crate::args::type_name(obj)
+            ));
+            err.set_cause(obj.py(), Some(cause));
+            return Err(err);
+        }
+        Ok(ItemsArg { view })
+    }
+
+    /// The format string (`"B"` when the exporter gives none).
+    pub(crate) fn format(&self) -> String {
+        if self.view.format.is_null() {
+            return "B".into();
+        }
+        // SAFETY: a non-NULL format is a NUL-terminated string that lives
+        // as long as the export.
+        unsafe { CStr::from_ptr(self.view.format) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Bytes per element.
+    pub(crate) fn itemsize(&self) -> usize {
+        self.view.itemsize.max(0) as usize
+    }
+
+    /// The shape (`[]` for a scalar; `[len / itemsize]` if none is given).
+    pub(crate) fn shape(&self) -> Vec<usize> {
+        let ndim = self.view.ndim.max(0) as usize;
+        if self.view.shape.is_null() {
+            return if ndim == 0 {
+                Vec::new()
+            } else {
+                vec![self.len() / self.itemsize().max(1)]
+            };
+        }
+        // SAFETY: a non-NULL shape has `ndim` entries, alive with the export.
+        unsafe { std::slice::from_raw_parts(self.view.shape, ndim) }
+            .iter()
+            .map(|&d| d.max(0) as usize)
+            .collect()
+    }
+
+    /// Total bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.view.len.max(0) as usize
+    }
+
+    /// The bytes, if they are one C-contiguous run.
+    pub(crate) fn contiguous(&self) -> Option<&[u8]> {
+        // SAFETY: `view` holds a live export.
+        let c = unsafe { ffi::PyBuffer_IsContiguous(&*self.view, b'C' as std::ffi::c_char) } != 0;
+        if !c {
+            return None;
+        }
+        if self.len() == 0 || self.view.buf.is_null() {
+            return Some(&[]);
+        }
+        // SAFETY: C-contiguous: `len` bytes from `buf`, alive (and not
+        // resizable) while exported.
+        Some(unsafe { std::slice::from_raw_parts(self.view.buf.cast::<u8>(), self.len()) })
+    }
+
+    /// Copies the elements, in C order, into `out` (`len()` bytes).
+    pub(crate) fn copy_to(&self, py: Python<'_>, out: &mut [u8]) -> PyResult<()> {
+        assert_eq!(out.len(), self.len());
+        // SAFETY: `out` has room for `len` bytes; `view` holds a live
+        // export; the call reads it and writes `out` only.
+        let rc = unsafe {
+            ffi::PyBuffer_ToContiguous(
+                out.as_mut_ptr().cast::<c_void>(),
+                &*self.view,
+                self.view.len,
+                b'C' as std::ffi::c_char,
+            )
+        };
+        if rc != 0 {
+            return Err(PyErr::fetch(py));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ItemsArg {
+    fn drop(&mut self) {
+        // SAFETY: the export made in `new`, released once.
+        unsafe { ffi::PyBuffer_Release(&mut *self.view) };
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! One file per Python class, each a thin wrapper over one core type:
 //! `ring` (`Ring`), `queue` (`Queue`), `stream` (`ByteStream`), `list`
-//! (`PicoList`); `ringlike` holds what the three ring classes share,
+//! (`PicoList`), `typed` (`TypedRing`); `ringlike` holds what the three ring classes share,
 //! written once, and `views` the object behind writable views. Around
 //! them: `args` (argument conversion), `errors` (core errors as Python
 //! exceptions), `lock` (each object's lock), `subscript` (`obj[key]`), and
@@ -20,6 +20,7 @@ mod ring;
 mod ringlike;
 mod stream;
 mod subscript;
+mod typed;
 mod views;
 
 use pyo3::prelude::*;
@@ -31,6 +32,9 @@ fn _picoring(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ffi::add_class::<stream::PicoByteStreamPy>(m)?;
     ffi::add_class::<list::PicoListByte>(m)?;
     ffi::add_class::<views::WritableView>(m)?;
+    ffi::add_class::<typed::PicoRing>(m)?;
+    ffi::add_class::<typed::ItemArray>(m)?;
+    ffi::add_class::<views::ReadView>(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_CAPACITY", picoring::MAX_CAPACITY)?;
     m.add("PAGE_SIZE", picoring::page_size())?;

@@ -376,7 +376,7 @@ pub(crate) fn grant_view<'py, C: RingClass>(
     s: Slf<'_, 'py, C>,
     g: GrantExport,
 ) -> PyResult<Bound<'py, PyMemoryView>> {
-    crate::views::writable_view(s.obj(), C::SHORT, g, give_back::<C>, is_open::<C>)
+    crate::views::writable_view(s.obj(), C::SHORT, g, give_back::<C>, is_open::<C>, None)
 }
 
 /// `self[key]` over the readable bytes.

@@ -8,13 +8,13 @@
 use std::ffi::c_int;
 use std::sync::Mutex;
 
-use picoring::GrantExport;
+use picoring::{GrantExport, ReadExport};
 use pyo3::exceptions::PyBufferError;
 use pyo3::prelude::*;
 use pyo3::types::PyMemoryView;
 
 use crate::args;
-use crate::ffi::{self, Class, Exported, Method, Slf, Slots, TypeCell};
+use crate::ffi::{self, Class, Exported, ItemLayout, Method, Slf, Slots, TypeCell};
 
 /// Gives a grant export back to the object it came from.
 pub(crate) type GiveBack = fn(&Bound<'_, PyAny>, GrantExport);
@@ -35,6 +35,8 @@ pub(crate) struct WritableView {
     /// The owner's class name, for `repr`.
     of: &'static str,
     exported: std::sync::atomic::AtomicBool,
+    /// The items it shows, for a typed ring (`None`: bytes).
+    layout: Option<ItemLayout>,
 }
 
 static TYPE: TypeCell = TypeCell::new();
@@ -62,6 +64,9 @@ impl Class for WritableView {
     fn on_dealloc(s: Slf<'_, '_, Self>) {
         // Never exported (an error on the way): give the grant back now.
         give_back(&s, s.py());
+    }
+    fn layout(&self) -> Option<&ItemLayout> {
+        self.layout.as_ref()
     }
 }
 
@@ -111,8 +116,10 @@ pub(crate) fn writable_view<'py>(
     token: GrantExport,
     back: GiveBack,
     is_open: IsOpen,
+    layout: Option<ItemLayout>,
 ) -> PyResult<Bound<'py, PyMemoryView>> {
     let view = WritableView {
+        layout,
         owner: ffi::Owned::new(owner),
         give_back: back,
         is_open,
@@ -126,6 +133,104 @@ pub(crate) fn writable_view<'py>(
         Ok(obj) => obj,
         Err((e, view)) => {
             give_back(&view, owner.py());
+            return Err(e);
+        }
+    };
+    ffi::memoryview(&obj)
+}
+
+/// Gives a readable export back to the object it came from.
+pub(crate) type GiveBackRead = fn(&Bound<'_, PyAny>, ReadExport);
+
+/// The object behind a read-only view of part of a typed ring (`latest(n)`,
+/// one item): it holds the export's token, which pins the items, and gives
+/// it back when its memoryview is released.
+pub(crate) struct ReadView {
+    owner: ffi::Owned,
+    give_back: GiveBackRead,
+    token: Mutex<Option<ReadExport>>,
+    ptr: usize,
+    len: usize,
+    layout: ItemLayout,
+    exported: std::sync::atomic::AtomicBool,
+}
+
+static READ_TYPE: TypeCell = TypeCell::new();
+
+impl Class for ReadView {
+    const NAME: &'static std::ffi::CStr = c"picoring._picoring.ReadView";
+    const DOC: &'static std::ffi::CStr = c"Items of a typed ring shown read-only (the object \
+        behind the memoryview of latest(n) and of ring[i]); they never change while it is alive.";
+    type New = args::NoParams;
+    type Export = ();
+    const NEW: Option<fn(Python<'_>, &ffi::Args<'_, '_>) -> PyResult<Self>> = None;
+    const SLOTS: Slots<Self> = Slots {
+        buffer: Some(ffi::Buffer {
+            export: read_export,
+            release: read_release,
+        }),
+        ..Slots::NONE
+    };
+    fn cell() -> &'static TypeCell {
+        &READ_TYPE
+    }
+    fn methods() -> Vec<Method> {
+        Vec::new()
+    }
+    fn on_dealloc(s: Slf<'_, '_, Self>) {
+        read_give_back(&s, s.py());
+    }
+    fn layout(&self) -> Option<&ItemLayout> {
+        Some(&self.layout)
+    }
+}
+
+fn read_export(s: Slf<'_, '_, ReadView>, _flags: c_int) -> PyResult<Exported<()>> {
+    if s.exported.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        return Err(PyBufferError::new_err("this view was already handed out"));
+    }
+    Ok(Exported {
+        ptr: s.ptr as *mut u8,
+        len: s.len,
+        readonly: true,
+        token: (),
+    })
+}
+
+fn read_release(s: Slf<'_, '_, ReadView>, (): ()) {
+    read_give_back(&s, s.py());
+}
+
+fn read_give_back(v: &ReadView, py: Python<'_>) {
+    let token = v.token.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(t) = token {
+        (v.give_back)(v.owner.bind(py), t);
+    }
+}
+
+/// A read-only memoryview of `len` bytes at `ptr`, inside the export
+/// `token` of `owner`, described by `layout`.
+pub(crate) fn read_view<'py>(
+    owner: &Bound<'py, PyAny>,
+    token: ReadExport,
+    ptr: *const u8,
+    len: usize,
+    layout: ItemLayout,
+    back: GiveBackRead,
+) -> PyResult<Bound<'py, PyMemoryView>> {
+    let view = ReadView {
+        owner: ffi::Owned::new(owner),
+        give_back: back,
+        token: Mutex::new(Some(token)),
+        ptr: ptr as usize,
+        len,
+        layout,
+        exported: std::sync::atomic::AtomicBool::new(false),
+    };
+    let obj = match ffi::new_instance(owner.py(), view) {
+        Ok(obj) => obj,
+        Err((e, view)) => {
+            read_give_back(&view, owner.py());
             return Err(e);
         }
     };

@@ -74,6 +74,13 @@ pub enum Error {
     },
     /// The stream was closed.
     Closed,
+    /// The data is not a whole number of items of a typed ring.
+    PartialItem {
+        /// Bytes given.
+        len: usize,
+        /// Bytes per item.
+        item_size: usize,
+    },
     /// The memory of a ring could not be made private to this process
     /// after `fork()`; the ring is unusable in the child.
     LostAtFork,
@@ -166,6 +173,10 @@ impl fmt::Display for Error {
                  publish it with {publish}(n) or release the view first"
             ),
             Error::Closed => write!(f, "I/O operation on closed stream"),
+            Error::PartialItem { len, item_size } => write!(
+                f,
+                "data of {len} bytes is not a whole number of {item_size}-byte items"
+            ),
             Error::LostAtFork => write!(
                 f,
                 "this ring's memory could not be copied for the child process at fork(); \

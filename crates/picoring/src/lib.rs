@@ -53,6 +53,7 @@ mod queue;
 mod ring;
 mod stream;
 mod sys;
+mod typed;
 
 pub use error::{Error, Result};
 pub use fork::{hold_off_fork, ForkHold};
@@ -61,3 +62,4 @@ pub use mirror::{page_size, MirrorBuf, MAX_CAPACITY};
 pub use queue::Queue;
 pub use ring::{GrantExport, ReadExport, Ring, WriteChunk};
 pub use stream::ByteStream;
+pub use typed::TypedRing;

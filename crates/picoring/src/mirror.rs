@@ -38,6 +38,19 @@ pub(crate) fn round_to_pages(n: usize) -> Option<usize> {
     (rounded <= MAX_CAPACITY).then_some(rounded)
 }
 
+/// Rounds `n` up to a whole number of both pages and `unit`s (their least
+/// common multiple), or `None` if that exceeds [`MAX_CAPACITY`].
+pub(crate) fn round_to_units(n: usize, unit: usize) -> Option<usize> {
+    let page = page_size();
+    let (mut a, mut b) = (page, unit.max(1));
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    let step = (page / a).checked_mul(unit.max(1))?;
+    let rounded = n.checked_add(step - 1)? / step * step;
+    (rounded <= MAX_CAPACITY).then_some(rounded)
+}
+
 /// A region of `len()` bytes mapped twice, back to back: byte `i` of the
 /// first half is byte `i` of the second half.
 ///
@@ -85,10 +98,24 @@ impl MirrorBuf {
     /// [`MAX_CAPACITY`], [`Error::Os`] when the OS refuses (no memory, no file
     /// descriptors, too many mappings).
     pub fn new(min_len: usize) -> Result<MirrorBuf> {
+        Self::with_unit(min_len, 1)
+    }
+
+    /// Like [`MirrorBuf::new`], with a length that is also a whole number
+    /// of `unit`s (so that items of `unit` bytes wrap on item boundaries).
+    ///
+    /// ```
+    /// let m = picoring::MirrorBuf::with_unit(1, 3).unwrap();
+    /// assert_eq!(m.len(), 3 * picoring::page_size());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`MirrorBuf::new`].
+    pub fn with_unit(min_len: usize, unit: usize) -> Result<MirrorBuf> {
         if min_len == 0 {
             return Err(Error::ZeroCapacity);
         }
-        let size = round_to_pages(min_len).ok_or(Error::CapacityTooLarge {
+        let size = round_to_units(min_len, unit).ok_or(Error::CapacityTooLarge {
             requested: min_len,
             max: MAX_CAPACITY,
         })?;

@@ -263,6 +263,11 @@ pub struct Ring {
     pins: Pins,
     /// Tells this ring's exports from other rings' (never 0).
     id: u64,
+    /// Every count a typed ring passes is a multiple of this (1 for byte
+    /// rings); the memory is a multiple of it, and so is the restart point
+    /// of [`Ring::rewind_if_idle`], so items never straddle the end of the
+    /// memory and stay aligned.
+    unit: usize,
 }
 
 /// The position whose low `bits` bits are `low` and which lags `head` by
@@ -291,7 +296,14 @@ impl Ring {
     /// [`Error::ZeroCapacity`], [`Error::CapacityTooLarge`], or
     /// [`Error::Os`] when the system cannot give the memory.
     pub fn with_capacity(capacity: usize) -> Result<Ring> {
-        let buf = MirrorBuf::new(capacity)?;
+        Self::with_unit(capacity, 1)
+    }
+
+    /// A ring of `capacity` bytes whose memory is a whole number of `unit`s
+    /// (`capacity` is one too: the caller checks).
+    pub(crate) fn with_unit(capacity: usize, unit: usize) -> Result<Ring> {
+        debug_assert!(unit > 0 && capacity % unit == 0);
+        let buf = MirrorBuf::with_unit(capacity, unit)?;
         let ring = Ring {
             buf,
             capacity,
@@ -303,6 +315,7 @@ impl Ring {
             grants: 0,
             pins: Pins::default(),
             id: next_id(),
+            unit,
         };
         ring.note_live();
         Ok(ring)
@@ -501,7 +514,7 @@ impl Ring {
     #[inline]
     fn rewind_if_idle(&mut self) {
         if self.head == self.tail && self.grant.is_none() && self.pins.is_empty() {
-            let start = REWIND_OFFSET % self.buf.len();
+            let start = REWIND_OFFSET / self.unit * self.unit % self.buf.len();
             self.head_off = start;
             self.tail_off = start;
         }
@@ -928,6 +941,42 @@ impl Ring {
             ptr: self.ptr_at(self.tail_off),
             len: self.len(),
         }
+    }
+
+    /// Exports the readable bytes from the `skip`th on (the newest
+    /// `len() - skip`), pinned as [`Ring::export_readable`] pins.
+    ///
+    /// ```
+    /// let mut ring = picoring::Ring::with_capacity(4).unwrap();
+    /// ring.push_slice(b"abcd");
+    /// let newest = ring.export_readable_from(2).unwrap();
+    /// assert_eq!(newest.len(), 2);
+    /// ring.advance_tail(4).unwrap();
+    /// assert!(ring.push_slice(b"xy"), "the two oldest bytes are free");
+    /// assert!(!ring.push(b'z'), "but not those the export shows");
+    /// ring.release(newest);
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] if `skip > len()`; nothing changes then.
+    pub fn export_readable_from(&mut self, skip: usize) -> Result<ReadExport> {
+        if skip > self.len() {
+            return Err(Error::OutOfRange {
+                arg: "n",
+                requested: skip,
+                limit: self.len(),
+                what: "the readable length",
+            });
+        }
+        let start = self.tail + skip as u64;
+        self.pins.add(start);
+        self.note_live();
+        Ok(ReadExport {
+            start,
+            ring: self.id,
+            ptr: self.ptr_at(self.wrapped(self.tail_off, skip)),
+            len: self.len() - skip,
+        })
     }
 
     /// Ends a readable export. Returns false, and changes nothing, if it is
