@@ -35,7 +35,7 @@ lint: build ## rustfmt check, clippy -D warnings, stubs checked against the exte
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(PY) -m mypy.stubtest picoring --mypy-config-file pyproject.toml --allowlist stubtest-allowlist.txt
-	$(PY) -m mypy --strict tests/typing_check.py
+	$(PY) -m mypy --strict tests/typing_check.py python/picoring/asyncio.py
 
 MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
