@@ -466,6 +466,178 @@ def limits() -> None:
     emit("memoryview_create", "memoryview(bytes)", per_op(lambda: memoryview(blob)), True)
 
 
+# --- typed rings, find, asyncio (issue 9) -------------------------------------
+
+WINDOWS = {"4Ki": 4 * KiB, "1Mi": MiB, "16Mi": 16 * MiB}  # float32 items
+
+
+def typed_picoring(picoring: Any) -> None:
+    if not is_ours(picoring):
+        return  # 0.6.0 has no typed rings, find or asyncio reader
+    import numpy as np
+
+    # latest(1024) of a float32 window that wraps, whatever its size.
+    rings = {}
+    for label, n in WINDOWS.items():
+        r = picoring.PicoRing(n, "float32")
+        r.push_overwrite(np.zeros(n, np.float32))
+        r.push_overwrite(np.arange(n // 2, dtype=np.float32))  # wraps
+        rings[label] = r
+
+    def window_read(r: Any) -> Callable[[], float]:
+        def op() -> float:
+            v = r.latest(1024)
+            x = float(np.asarray(v)[-1])
+            v.release()
+            return x
+
+        return op
+
+    best = {label: float("inf") for label in rings}
+    for _ in range(2 if QUICK else 4):
+        for label, r in rings.items():
+            best[label] = min(best[label], per_op(window_read(r), repeat=2))
+    for label, r in rings.items():
+        emit(f"latest1024_{label}", "picoring", best[label], window_read(r)() == WINDOWS[label] // 2 - 1)
+    del rings
+
+    # push_array of 1 MiB float32 blocks (then consumed), beside memcpy.
+    block = np.arange(MiB // 4, dtype=np.float32)
+    ring = picoring.PicoRing(4 * MiB // 4, "float32")
+
+    def push() -> None:
+        ring.push_array(block)
+        ring.advance_tail(len(block))
+
+    push()
+    ok = ring.push_array(block) and np.array_equal(np.asarray(ring), block)
+    ring.clear()
+    emit("push_array_1MiB", "picoring", per_op(push), ok)
+
+    # find of a 4-byte needle at the end of 1 MiB of wrapped bytes.
+    data = pattern(MiB - 4, 3) + b"\r\n\r\n"
+    br = wrapped_ring(picoring, MiB, data)
+    emit("find_1MiB", "picoring", per_op(lambda: br.find(b"\r\n\r\n"), repeat=3), br.find(b"\r\n\r\n") == MiB - 4)
+
+    def copy_find() -> int:
+        v = br.get_readable_view()
+        at = bytes(v).find(b"\r\n\r\n")
+        v.release()
+        return at
+
+    emit("find_1MiB", "bytes(view).find", per_op(copy_find, repeat=3), copy_find() == MiB - 4)
+
+    from picoring import asyncio as pasyncio
+
+    asyncio_reads(pasyncio.open_connection, "picoring", capacity=4 * MiB)
+
+
+def typed_peers() -> None:
+    import numpy as np
+
+    for label, n in WINDOWS.items():
+        buf = np.zeros(n, np.float32)  # a plain circular array, head in the middle
+        head = n // 2
+        buf[:head] = np.arange(n // 2, dtype=np.float32)
+
+        def roll_read(buf: Any = buf, head: int = head) -> float:
+            return float(np.roll(buf, -head)[-1024:][-1])
+
+        emit(f"latest1024_{label}", "np.roll", per_op(roll_read, repeat=2), roll_read() == n // 2 - 1)
+
+        def concat_read(buf: Any = buf, head: int = head) -> float:
+            return float(np.concatenate((buf[head:], buf[:head]))[-1024:][-1])
+
+        emit(f"latest1024_{label}", "np.concatenate", per_op(concat_read, repeat=2), concat_read() == n // 2 - 1)
+        try:
+            from numpy_ringbuffer import RingBuffer
+        except ImportError:  # optional peer: `make bench` installs it
+            continue
+        rb = RingBuffer(capacity=n, dtype=np.float32)
+        rb.extend(np.zeros(n, np.float32))
+        rb.extend(np.arange(n // 2, dtype=np.float32))
+
+        def rb_read(rb: Any = rb) -> float:
+            return float(np.asarray(rb)[-1024:][-1])
+
+        emit(f"latest1024_{label}", "numpy_ringbuffer", per_op(rb_read, repeat=2), rb_read() == n // 2 - 1)
+
+    src = np.arange(MiB // 4, dtype=np.float32)
+    dst = np.empty_like(src)
+    emit("push_array_1MiB", "memcpy", per_op(lambda: np.copyto(dst, src)), True)
+
+    data = pattern(MiB - 4, 3) + b"\r\n\r\n"
+    emit("find_1MiB", "bytes.find", per_op(lambda: data.find(b"\r\n\r\n"), repeat=3), data.find(b"\r\n\r\n") == MiB - 4)
+
+    import asyncio
+
+    asyncio_reads(asyncio.open_connection, "asyncio.StreamReader", limit=4 * MiB)
+
+
+FRAME = MiB
+FRAMES = 8 if QUICK else 32
+LINES = 20_000
+
+
+def asyncio_reads(open_connection: Any, impl: str, **kw: Any) -> None:
+    """Reads 1 MiB frames, then 64-byte lines, over loopback: ns per frame
+    and per line (best of several runs)."""
+    import asyncio
+
+    frame = pattern(FRAME, 5)
+    line = pattern(63, 7).replace(b"\n", b"-") + b"\n"
+
+    async def serve(payload: bytes) -> tuple[Any, int]:
+        async def handle(_r: Any, w: Any) -> None:
+            for i in range(0, len(payload), 4 * MiB):
+                w.write(payload[i : i + 4 * MiB])
+                await w.drain()
+            w.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        return server, server.sockets[0].getsockname()[1]
+
+    async def frames() -> tuple[float, bool]:
+        server, port = await serve(frame * FRAMES)
+        async with server:
+            r, w = await open_connection("127.0.0.1", port, **kw)
+            ok = True
+            t = time.perf_counter_ns()
+            for _ in range(FRAMES):
+                if hasattr(r, "peek_view"):
+                    v = await r.peek_view(FRAME)
+                    ok = ok and v[-1] == frame[-1]
+                    v.release()
+                    r.consume(FRAME)
+                else:
+                    got = await r.readexactly(FRAME)
+                    ok = ok and got[-1] == frame[-1]
+            dt = (time.perf_counter_ns() - t) / FRAMES
+            w.close()
+        return dt, ok
+
+    async def lines() -> tuple[float, bool]:
+        server, port = await serve(line * LINES)
+        async with server:
+            r, w = await open_connection("127.0.0.1", port, **kw)
+            t = time.perf_counter_ns()
+            n = 0
+            ok = True
+            for _ in range(LINES):
+                got = await r.readline()
+                ok = ok and got == line
+                n += 1
+            dt = (time.perf_counter_ns() - t) / n
+            w.close()
+        return dt, ok
+
+    runs = 2 if QUICK else 5
+    f = [asyncio.run(frames()) for _ in range(runs)]
+    emit("asyncio_frames_1MiB", impl, min(x[0] for x in f), all(x[1] for x in f))
+    ls = [asyncio.run(lines()) for _ in range(runs)]
+    emit("asyncio_lines_64B", impl, min(x[0] for x in ls), all(x[1] for x in ls))
+
+
 def main() -> None:
     global QUICK
     p = argparse.ArgumentParser()
@@ -478,13 +650,13 @@ def main() -> None:
 
         for fn in (
             view_picoring, pushpop_picoring, queue_picoring, stream_picoring, calls_picoring,
-            list_picoring, recv_picoring, fork_picoring,
+            list_picoring, recv_picoring, fork_picoring, typed_picoring,
         ):  # fmt: skip
             fn(picoring)
     else:
         for fn2 in (
             limits, view_peers, pushpop_peers, queue_peers, stream_peers, calls_peers,
-            list_peers, recv_peers,
+            list_peers, recv_peers, typed_peers,
         ):  # fmt: skip
             fn2()
     if os.environ.get("WORKLOADS_SUMMARY"):
