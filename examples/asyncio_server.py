@@ -22,6 +22,9 @@ async def handle(reader: pasyncio.PicoStreamReader, writer: asyncio.StreamWriter
             digest = hashlib.sha256()
             while n:
                 view = await reader.peek_view(min(n, 16 * 1024))  # in place, no copy
+                if not len(view):  # the peer left in the middle of a frame
+                    writer.close()
+                    return
                 digest.update(view)
                 k = len(view)
                 view.release()

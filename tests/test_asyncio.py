@@ -4,7 +4,9 @@ fills in place, backpressure, zero-copy peeks, TLS passed through."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
+import struct
 import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -186,17 +188,78 @@ def test_start_server_lines_and_frames_echo() -> None:
 def test_connection_reset_reaches_the_reader() -> None:
     async def main() -> None:
         async def handle(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            w.write(b"x")
-            w.transport.abort()
+            sock = w.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            w.transport.abort()  # linger 0: the peer gets a reset, not an end
 
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         async with server:
             r, w = await pasyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
-            data = await r.read(1)
-            assert data in (b"x", b"")
+            with pytest.raises(ConnectionResetError):
+                await r.read(1)
+            assert isinstance(r.exception(), ConnectionResetError)
+            with pytest.raises(ConnectionResetError):
+                await w.drain()
             w.close()
 
     run(main())
+
+
+def test_a_reply_after_the_peers_half_close() -> None:
+    async def handle(r: pasyncio.PicoStreamReader, w: Any) -> None:
+        data = await r.read()  # until the client's write_eof
+        w.write(b"got " + data)
+        await w.drain()
+        w.close()
+
+    async def main() -> None:
+        server = await pasyncio.start_server(handle, "127.0.0.1", 0)
+        async with server:
+            r, w = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+            w.write(b"hello")
+            w.write_eof()
+            assert await r.read() == b"got hello"
+            w.close()
+
+    run(main())
+
+
+def test_limits_and_counts_as_streamreader() -> None:
+    async def main() -> None:
+        server, port = await serve_bytes(b"abcd\nabcde\n")
+        async with server:
+            r, w = await pasyncio.open_connection("127.0.0.1", port, limit=4)
+            assert await r.readuntil(b"\n") == b"abcd\n"  # the separator may end past the limit
+            with pytest.raises(asyncio.LimitOverrunError):
+                await r.readuntil(b"\n")
+            with pytest.raises(TypeError, match="n must be an int .* not float"):
+                r.consume(1.5)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="n must be an int .* not str"):
+                await r.peek_view("2")  # type: ignore[arg-type]
+            with pytest.raises(ValueError, match="n must be >= 0, got -1"):
+                r.consume(-1)
+            assert bytes(await r.peek_view(2)) == b"ab"
+            w.close()
+
+    run(main())
+
+
+def test_a_failing_handler_is_reported_and_its_connection_closed() -> None:
+    reported: list[dict[str, Any]] = []
+
+    async def handle(_r: pasyncio.PicoStreamReader, _w: Any) -> None:
+        raise RuntimeError("handler failed")
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: reported.append(ctx))
+        server = await pasyncio.start_server(handle, "127.0.0.1", 0)
+        async with server:
+            r, w = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+            assert await asyncio.wait_for(r.read(), 5) == b""  # closed, not left open
+            w.close()
+
+    run(main())
+    assert any(isinstance(c.get("exception"), RuntimeError) for c in reported)
 
 
 @pytest.fixture(scope="module")

@@ -108,6 +108,17 @@ def test_readline_limit_like_io() -> None:
         s.readline("3")
 
 
+def test_a_full_stream_without_a_newline_gives_its_bytes() -> None:
+    s = PicoByteStreamPy(4096)
+    assert s.write(b"x" * 4096) == 4096
+    assert s.readline() == b"x" * 4096  # else nothing could ever be read or written again
+    s.write(b"ab\n" + b"y" * 4093)
+    assert s.read_until(b"\n") == b"ab\n"
+    assert s.readline(10**9) == b""  # not full: wait for the newline
+    s.write(b"zzz")
+    assert s.readline(10**9) == b"y" * 4093 + b"zzz"
+
+
 def test_read_until_any_delimiter() -> None:
     s = wrapped(PicoByteStreamPy, b"a||b||c|")
     assert s.read_until(b"||") == b"a||"

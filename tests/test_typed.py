@@ -36,8 +36,20 @@ def test_dtype_forms(dtype: object, fmt: str, size: int) -> None:
     assert np.asarray(r).dtype == np.dtype(fmt.replace("Zf", "c8").replace("Zd", "c16"))
 
 
+def test_numpys_native_int64_arrays_fit_int64_rings() -> None:
+    # NumPy exports int64 as the native-size code "l" on Linux.
+    for dtype in (np.int64, "int64", "q", "l"):
+        r = PicoRing(4, dtype)
+        assert r.dtype == ("q" if np.dtype("l").itemsize == 8 or dtype != "l" else "i")
+        assert r.push_array(np.arange(2, dtype=np.int64))
+        assert r.push_array(np.array([5], dtype=np.dtype("l")).astype(np.int64))
+    assert PicoRing(4, "<l").itemsize == 4  # standard size with an explicit order, as in struct
+    u = PicoRing(4, np.uint64)
+    assert u.push_array(np.arange(3, dtype=np.uint64)) and u[2] == 2
+
+
 def test_dtype_and_shape_are_checked() -> None:
-    for bad in ["x", "ff", "<", "l", "float", ""]:
+    for bad in ["x", "ff", "<", "n>", "float", "", "<n"]:
         with pytest.raises(TypeError, match=f"dtype '{bad}' is not supported"):
             PicoRing(4, bad)
     with pytest.raises(TypeError, match="dtype .* is not supported"):
@@ -166,11 +178,18 @@ def test_views_are_typed_nd_arrays_without_copies() -> None:
 
 
 def test_torch_takes_the_views() -> None:
-    torch = pytest.importorskip("torch", reason="PyTorch is not installed (no CPU wheel here)")
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: its PyPI wheel pulls ~2 GB of CUDA libraries; see README")
     r = PicoRing(8, "f", (2,))
     r.push_array(np.arange(6, dtype=np.float32).reshape(3, 2))
-    t = torch.from_numpy(np.asarray(r.get_readable_view()).copy())
-    assert t.shape == (3, 2)
+    import warnings
+
+    view = r.get_readable_view()
+    arr = np.asarray(view)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that the view is read-only
+        t = torch.from_numpy(arr)
+    assert t.shape == (3, 2) and t.data_ptr() == arr.ctypes.data  # no copy
+    assert t[2, 1].item() == 5.0
 
 
 def test_latest_is_the_window_and_pins_only_itself() -> None:
@@ -233,7 +252,12 @@ def test_indexing_items() -> None:
     assert np.array_equal(np.asarray(item), [[4, 5], [6, 7]])
     c = PicoRing(2, "complex64")
     c.push_array(np.array([1 + 2j], np.complex64))
-    assert np.asarray(c[0]) == 1 + 2j
+    assert c[0] == 1 + 2j and isinstance(c[0], complex)
+    for dtype, value in [("e", 1.5), (">f", -2.25), ("<d", 3.125), (">Q", 2**63 + 5), ("b", -7), (">Zd", 1 - 1j)]:
+        r2 = PicoRing(2, dtype)
+        np_dtype = np.dtype(dtype.replace("Zd", "c16"))
+        r2.push_array(np.array([value], np_dtype))
+        assert r2[0] == value, dtype
 
 
 def test_counts_accept_index_objects_and_refused_calls_change_nothing() -> None:
@@ -283,7 +307,9 @@ class TypedRingMachine(RuleBasedStateMachine):
         super().__init__()
         self.r = PicoRing(37, "B", (3,))
         self.model: collections.deque[tuple[int, ...]] = collections.deque()
-        self.views: list[tuple[memoryview, list[tuple[int, ...]]]] = []
+        self.base = 0  # absolute index of model[0]
+        # Live windows: the view, what it must show, its first item's index.
+        self.views: list[tuple[memoryview, list[tuple[int, ...]], int]] = []
 
     def items(self, n: int, seed: int) -> np.ndarray:
         return (np.arange(n * 3, dtype=np.int64).reshape(n, 3) + seed).astype(np.uint8)
@@ -299,20 +325,26 @@ class TypedRingMachine(RuleBasedStateMachine):
     @rule(n=st.integers(0, 80), seed=st.integers(0, 255))
     def overwrite(self, n: int, seed: int) -> None:
         data = self.items(n, seed)
-        try:
-            dropped = self.r.push_overwrite(data)
-        except BufferError:
+        head = self.base + len(self.model)
+        needed_tail = head + min(n, 37) - 37  # the oldest item that must stay
+        refused = n > 0 and any(start < needed_tail for _, _, start in self.views)
+        if refused:
+            with pytest.raises(BufferError, match="live view"):
+                self.r.push_overwrite(data)
             return
+        dropped = self.r.push_overwrite(data)
         new = list(map(tuple, data.tolist()))
         total = list(self.model) + new
         keep = total[-37:] if total else []
         assert dropped == len(total) - len(keep)
+        self.base += len(self.model) + len(new) - len(keep)
         self.model = collections.deque(keep)
 
     @rule(n=st.integers(0, 40))
     def pop(self, n: int) -> None:
         got = [tuple(x) for x in np.asarray(self.r.pop_array(n)).tolist()]
         want = [self.model.popleft() for _ in range(min(n, len(self.model)))]
+        self.base += len(want)
         assert got == want
 
     @rule(n=st.integers(0, 40))
@@ -322,24 +354,33 @@ class TypedRingMachine(RuleBasedStateMachine):
                 self.r.latest(n)
             return
         v = self.r.latest(n)
-        self.views.append((v, list(self.model)[len(self.model) - n :]))
+        self.views.append((v, list(self.model)[len(self.model) - n :], self.base + len(self.model) - n))
 
     @precondition(lambda self: self.views)
     @rule(i=st.integers(0, 10))
     def release(self, i: int) -> None:
-        v, _ = self.views.pop(i % len(self.views))
+        v, _, _ = self.views.pop(i % len(self.views))
         v.release()
 
     @invariant()
     def agrees(self) -> None:
         assert len(self.r) == len(self.model)
         assert [tuple(x) for x in np.asarray(self.r).tolist()] == list(self.model)
-        for v, want in self.views:
+        for v, want, _ in self.views:
             assert [tuple(x) for x in np.asarray(v).tolist()] == want
 
 
 TestTypedRingMachine = TypedRingMachine.TestCase
 TestTypedRingMachine.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+
+
+def test_iteration_yields_items() -> None:
+    r = PicoRing(8, "h")
+    r.push_array(np.array([3, -1, 4], np.int16))
+    assert list(r) == [3, -1, 4]
+    f = PicoRing(4, "f", (2,))
+    f.push_array(np.ones((2, 2), np.float32))
+    assert [np.asarray(x).tolist() for x in f] == [[1.0, 1.0], [1.0, 1.0]]
 
 
 def test_exported_names() -> None:

@@ -18,6 +18,7 @@ reader consumes. The writer is an `asyncio.StreamWriter`.
 from __future__ import annotations
 
 import asyncio
+import operator
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,6 +37,17 @@ DEFAULT_CAPACITY = 256 * 1024
 """Bytes a reader's ring holds unless `capacity` says otherwise."""
 
 
+def _count(n: object) -> int:
+    """A count argument: an int >= 0, through __index__."""
+    try:
+        v = operator.index(n)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"n must be an int (or an object with __index__), not {type(n).__name__}") from None
+    if v < 0:
+        raise ValueError(f"n must be >= 0, got {v}")
+    return v
+
+
 class PicoStreamReader:
     """Reads what a connection received, from a ring the transport fills."""
 
@@ -50,6 +62,10 @@ class PicoStreamReader:
         self._eof = False
         self._exception: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
+        # Bytes the waiting coroutine needs buffered before it can go on:
+        # arrivals short of that do not wake it (one switch per frame, not
+        # one per received chunk).
+        self._wanted = 1
         self._protocol: PicoStreamProtocol | None = None
 
     def __repr__(self) -> str:
@@ -88,19 +104,29 @@ class PicoStreamReader:
 
     # --- waiting ---------------------------------------------------------------
 
-    async def _wait(self, what: str) -> None:
-        """Waits until more bytes arrive, or the end."""
+    def _arrived(self) -> None:
+        """Bytes arrived: wake the waiter if it has what it needs (or the
+        ring is full, or views hold the rest of its space)."""
+        ring = self._ring
+        if len(ring) >= self._wanted or ring.free() == 0:
+            self._wakeup()
+
+    async def _wait(self, what: str, wanted: int = 0) -> None:
+        """Waits until more bytes arrive (at least `wanted` buffered, when
+        given), or the end."""
         if self._waiter is not None:
             raise RuntimeError(f"{what}() called while another coroutine is already waiting for incoming data")
         if self._exception is not None:
             raise self._exception
         assert not self._eof, "_wait at eof"
         self._resume()
+        self._wanted = min(max(wanted, len(self._ring) + 1), self._capacity)
         self._waiter = asyncio.get_running_loop().create_future()
         try:
             await self._waiter
         finally:
             self._waiter = None
+            self._wanted = 1
 
     def _resume(self) -> None:
         if self._protocol is not None:
@@ -115,13 +141,11 @@ class PicoStreamReader:
         """Waits until `n` bytes are buffered and returns a read-only view of
         them (no copy; nothing consumed). Fewer only at the end of the stream.
         The view pins its bytes: release it before the ring must reuse them."""
-        n = int(n)
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
+        n = _count(n)
         if n > self._capacity:
             raise ValueError(f"n={n} is more than the reader's capacity ({self._capacity} bytes)")
         while len(self._ring) < n and not self._eof:
-            await self._wait("peek_view")
+            await self._wait("peek_view", n)
         if self._exception is not None and len(self._ring) < n:
             raise self._exception
         view = self._ring.get_readable_view()
@@ -133,8 +157,7 @@ class PicoStreamReader:
 
     def consume(self, n: int) -> None:
         """Drops the first `n` buffered bytes (after reading them in place)."""
-        n = int(n)
-        self._ring.advance_tail(n)
+        self._ring.advance_tail(_count(n))
         self._consumed()
 
     # --- StreamReader's methods -------------------------------------------------
@@ -177,7 +200,7 @@ class PicoStreamReader:
                     partial = self._ring.pop_bytes()
                     self._consumed()
                     raise asyncio.IncompleteReadError(partial, n)
-                await self._wait("readexactly")
+                await self._wait("readexactly", n)
             data = self._ring.pop_bytes(n)
             self._consumed()
             return data
@@ -205,7 +228,7 @@ class PicoStreamReader:
         while True:
             at = self._ring.find(separator, offset)
             if at >= 0:
-                if at + seplen > self._limit:
+                if at > self._limit:  # as StreamReader: the separator may end past it
                     raise asyncio.LimitOverrunError("Separator is found, but chunk is longer than limit", at)
                 data = self._ring.pop_bytes(at + seplen)
                 self._consumed()
@@ -275,6 +298,18 @@ class PicoStreamProtocol(asyncio.BufferedProtocol, asyncio.streams.FlowControlMi
             res = self._client_connected_cb(self._reader, self._writer)
             if asyncio.iscoroutine(res):
                 self._task = self._loop.create_task(res)
+                self._task.add_done_callback(self._callback_done)
+
+    def _callback_done(self, task: asyncio.Task[Any]) -> None:
+        # As asyncio 3.12+ does: a handler that fails is reported, and its
+        # connection closed rather than left open.
+        if task.cancelled() or task.exception() is None:
+            return
+        self._loop.call_exception_handler(
+            {"message": "Unhandled exception in client_connected_cb", "exception": task.exception(), "protocol": self}
+        )
+        if self._transport is not None:
+            self._transport.close()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         ring = self._reader._ring
@@ -292,7 +327,7 @@ class PicoStreamProtocol(asyncio.BufferedProtocol, asyncio.streams.FlowControlMi
         if self._grant is not None:
             self._grant.release()
             self._grant = None
-        self._reader._wakeup()
+        self._reader._arrived()
         if ring.free() == 0:
             self._pause()
 
@@ -309,7 +344,10 @@ class PicoStreamProtocol(asyncio.BufferedProtocol, asyncio.streams.FlowControlMi
 
     def eof_received(self) -> bool:
         self._reader.feed_eof()
-        return False  # close the transport, as StreamReaderProtocol does without SSL
+        # As StreamReaderProtocol: keep the transport open for writing after
+        # the peer's half-close (a reply after EOF), except over TLS, which
+        # has no half-close.
+        return self._transport is None or self._transport.get_extra_info("sslcontext") is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._grant is not None:

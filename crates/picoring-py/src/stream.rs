@@ -92,17 +92,17 @@ impl Class for PicoByteStreamPy {
             with_args::<T, args::Limit, _>(
                 c"readline",
                 c"readline($self, limit=-1)\n--\n\n\
-                The bytes up to and including the next b'\\n', consumed; or `limit` bytes when \
-                that many are buffered without one; b'' (consuming nothing) when no whole line \
-                is buffered yet.",
+                The bytes up to and including the next b'\\n', consumed; or `limit` bytes (at \
+                most the capacity: a full stream gives all it holds) when that many are buffered \
+                without one; b'' (consuming nothing) when no whole line is buffered yet.",
                 readline,
             ),
             with_args::<T, args::DelimLimit, _>(
                 c"read_until",
                 c"read_until($self, delim, limit=-1)\n--\n\n\
                 The bytes up to and including the next `delim` (a non-empty bytes-like object), \
-                consumed; or `limit` bytes when that many are buffered without one; b'' \
-                (consuming nothing) when no `delim` is buffered yet.",
+                consumed; or `limit` bytes (at most the capacity) when that many are buffered \
+                without one; b'' (consuming nothing) when no `delim` is buffered yet.",
                 read_until,
             ),
             with_args::<T, args::OptN, _>(

@@ -75,6 +75,7 @@ impl Class for PicoRing {
         bool: Some(is_nonempty),
         repr: Some(repr),
         getitem: Some(getitem),
+        iter: Some(iter),
         buffer: Some(ffi::Buffer { export, release }),
         getters: &[
             (
@@ -172,6 +173,19 @@ pub(crate) fn canonical(text: &str) -> Option<(String, usize)> {
         Some(b'>' | b'!') => (Some(false), &text[1..]),
         Some(b'=' | b'@' | b'|') => (None, &text[1..]),
         _ => (None, text),
+    };
+    // Native-size codes (what NumPy exports for int64 on Linux, say) mean
+    // the fixed-size code of their native size; with an explicit byte
+    // order they have the standard sizes, as in `struct`.
+    let explicit = order.is_some() || text.starts_with('=');
+    let rest = match rest {
+        "l" if !explicit && std::mem::size_of::<std::ffi::c_long>() == 8 => "q",
+        "L" if !explicit && std::mem::size_of::<std::ffi::c_ulong>() == 8 => "Q",
+        "l" => "i",
+        "L" => "I",
+        "n" if !explicit && std::mem::size_of::<isize>() == 8 => "q",
+        "N" if !explicit && std::mem::size_of::<usize>() == 8 => "Q",
+        r => r,
     };
     let found = CODES
         .iter()
@@ -468,17 +482,47 @@ fn getitem<'a, 'py>(s: Slf<'a, 'py, PicoRing>, key: &'a Bound<'py, PyAny>) -> Re
     let ptr = e.as_ptr();
     let mut layout = s.layout.clone();
     layout.items_dim = false;
-    let scalar =
-        layout.item_shape.is_empty() && !matches!(layout.format.as_bytes()[0], b'<' | b'>' | b'Z');
+    let scalar = layout.item_shape.is_empty();
+    let format = layout.format.to_str().expect("ASCII").to_owned();
     let view = crate::views::read_view(s.obj(), e, ptr, s.item, layout, give_back_read)?;
     if scalar {
-        // A 0-dimensional view of a native format: memoryview reads the
-        // number; the view (and its pin) goes at once.
-        let v = view.get_item(PyTuple::empty(py))?;
+        // The number, read by the struct module (which knows every byte
+        // order and half floats; complex numbers are two floats); the view
+        // (and its pin) goes at once.
+        let (order, code) = match format.as_bytes()[0] {
+            b'<' | b'>' => format.split_at(1),
+            _ => ("", format.as_str()),
+        };
+        let (spec, complex) = match code {
+            "Zf" => (format!("{order}ff"), true),
+            "Zd" => (format!("{order}dd"), true),
+            c => (format!("{order}{c}"), false),
+        };
+        let got = py
+            .import("struct")?
+            .getattr("unpack_from")?
+            .call1((spec, &view));
         view.call_method0("release")?;
-        return Ok(v);
+        let got = got?;
+        if complex {
+            let (re, im): (f64, f64) = got.extract()?;
+            return Ok(pyo3::types::PyComplex::from_doubles(py, re, im).into_any());
+        }
+        return got.get_item(0);
     }
     Ok(view.into_any())
+}
+
+/// `iter(ring)`: the items readable when it starts, as `ring[i]` gives
+/// them (`map(ring.__getitem__, range(len(ring)))`).
+fn iter<'py>(s: Slf<'_, 'py, PicoRing>) -> Ret<'py> {
+    let py = s.py();
+    let n = s.state.lock(py)?.len();
+    let builtins = py.import("builtins")?;
+    let range = builtins.getattr("range")?.call1((n,))?;
+    builtins
+        .getattr("map")?
+        .call1((s.obj().getattr("__getitem__")?, range))
 }
 
 fn export(s: Slf<'_, '_, PicoRing>, _flags: c_int) -> PyResult<Exported<ReadExport>> {

@@ -39,16 +39,25 @@ pub(crate) fn round_to_pages(n: usize) -> Option<usize> {
 }
 
 /// Rounds `n` up to a whole number of both pages and `unit`s (their least
-/// common multiple), or `None` if that exceeds [`MAX_CAPACITY`].
+/// common multiple), so that items of `unit` bytes never straddle the end
+/// of the memory; or, when that would more than double the memory and add
+/// more than 1 MiB (an odd item size of many pages: the multiple of
+/// 100,003 and 4,096 is 400 MB),
+/// to pages only: the mirror keeps such items contiguous all the same, and
+/// their elements stay aligned (a page is a multiple of every element
+/// size). `None` if the result exceeds [`MAX_CAPACITY`].
 pub(crate) fn round_to_units(n: usize, unit: usize) -> Option<usize> {
     let page = page_size();
+    let pages = round_to_pages(n)?;
     let (mut a, mut b) = (page, unit.max(1));
     while b != 0 {
         (a, b) = (b, a % b);
     }
-    let step = (page / a).checked_mul(unit.max(1))?;
-    let rounded = n.checked_add(step - 1)? / step * step;
-    (rounded <= MAX_CAPACITY).then_some(rounded)
+    let whole = (page / a)
+        .checked_mul(unit.max(1))
+        .and_then(|step| Some(n.checked_add(step - 1)? / step * step))
+        .filter(|&r| r <= MAX_CAPACITY && (r <= pages.saturating_mul(2) || r - pages <= 1 << 20));
+    Some(whole.unwrap_or(pages))
 }
 
 /// A region of `len()` bytes mapped twice, back to back: byte `i` of the
@@ -102,7 +111,8 @@ impl MirrorBuf {
     }
 
     /// Like [`MirrorBuf::new`], with a length that is also a whole number
-    /// of `unit`s (so that items of `unit` bytes wrap on item boundaries).
+    /// of `unit`s (so that items of `unit` bytes wrap on item boundaries),
+    /// unless that would more than double it and add more than 1 MiB.
     ///
     /// ```
     /// let m = picoring::MirrorBuf::with_unit(1, 3).unwrap();

@@ -96,8 +96,10 @@ impl ByteStream {
     /// How many bytes the next "read until `delim`" takes, or `None` if
     /// no whole record is buffered yet (the caller waits for more; nothing
     /// is consumed): up to and including the first `delim`, or `limit`
-    /// bytes when `limit` are buffered and no `delim` ends within them. An
-    /// empty `delim` ends at once (0). Nothing changes.
+    /// bytes when `limit` are buffered and no `delim` ends within them
+    /// (`limit` is at most the capacity: a full stream without a `delim`
+    /// gives all its bytes). An empty `delim` ends at once (0). Nothing
+    /// changes.
     ///
     /// ```
     /// let mut s = picoring::ByteStream::with_capacity(64).unwrap();
@@ -107,13 +109,18 @@ impl ByteStream {
     /// assert_eq!(s.record_len(b"d", None).unwrap(), Some(5));
     /// assert_eq!(s.record_len(b"x", None).unwrap(), None);
     /// assert_eq!(s.record_len(b"x", Some(9)).unwrap(), None);
+    /// s.write_partial(&[b'y'; 59]).unwrap(); // full, and no b"x"
+    /// assert_eq!(s.record_len(b"x", None).unwrap(), Some(64));
     /// ```
     ///
     /// # Errors
     /// [`Error::Closed`] after [`ByteStream::close`].
     pub fn record_len(&self, delim: &[u8], limit: Option<usize>) -> Result<Option<usize>> {
         let ring = self.open()?;
-        let limit = limit.unwrap_or(usize::MAX);
+        // A record can be no longer than the stream holds: a full stream
+        // with no delimiter in it gives its bytes (else nothing could ever
+        // be read or written again).
+        let limit = limit.unwrap_or(usize::MAX).min(ring.capacity());
         // The delimiter must end within `limit` bytes.
         if let Some(i) = ring.find(delim, 0, limit) {
             return Ok(Some(i + delim.len()));
