@@ -57,8 +57,21 @@ test-python: build ## pytest and the unittest seed suite
 	$(PY) -m pytest
 	$(PY) python_tests/test_suite.py
 
+PLATFORMS := x86_64-apple-darwin aarch64-apple-darwin x86_64-unknown-freebsd x86_64-pc-windows-msvc
+
+.PHONY: check-platforms
+check-platforms: ## cargo check of the core, warnings denied, for macOS, FreeBSD and Windows (a target rustup cannot add is skipped, saying so)
+	@for t in $(PLATFORMS); do \
+		if rustup target list --installed 2>/dev/null | grep -qx $$t || rustup target add $$t >/dev/null 2>&1; then \
+			echo "== cargo check -p picoring --target $$t"; \
+			RUSTFLAGS="-D warnings" cargo check -q -p picoring --all-targets --target $$t --target-dir target/check || exit 1; \
+		else \
+			echo "SKIPPED check-platforms $$t: rustup could not add this target on this machine"; \
+		fi; \
+	done
+
 .PHONY: test
-test: lint check-msrv test-rust test-python ## everything: fmt, clippy, stubtest, MSRV check, cargo test, pytest, test_suite.py
+test: lint check-msrv check-platforms test-rust test-python ## everything: fmt, clippy, stubtest, MSRV and platform checks, cargo test, pytest, test_suite.py
 
 $(VENV)/.bench-stamp: requirements-bench.txt $(VENV)/.stamp
 	$(PY) -m pip install --quiet -r requirements-bench.txt

@@ -748,7 +748,9 @@ mod tests {
             let mut v = 0u8;
             // SAFETY: one byte for one page; mincore only reads the page
             // tables, and fails where nothing is mapped.
-            unsafe { libc::mincore(p.wrapping_add(i * page).cast(), page, &mut v) == 0 }
+            unsafe {
+                libc::mincore(p.wrapping_add(i * page).cast(), page, (&raw mut v).cast()) == 0
+            }
         })
     }
 

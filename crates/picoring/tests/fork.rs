@@ -4,8 +4,9 @@
 //! Each test writes, in one process, over the very bytes the other process
 //! holds, and checks that the other does not see it.
 
-// Miri runs no real fork and maps no memory: the tests need both.
-#![cfg(not(miri))]
+// Miri runs no real fork and maps no memory: the tests need both; and
+// fork() is a Unix call.
+#![cfg(all(unix, not(miri)))]
 
 use picoring::{page_size, Queue, Ring};
 
@@ -530,7 +531,13 @@ fn an_open_grant_written_here_and_there_reaches_the_child_as_written() {
     for pg in (0..16).filter(|&pg| !written(pg)) {
         let mut v = 0u8;
         // SAFETY: one page of the ring's mapping, one byte for it.
-        let rc = unsafe { libc::mincore((base + pg * page) as *mut libc::c_void, page, &mut v) };
+        let rc = unsafe {
+            libc::mincore(
+                (base + pg * page) as *mut libc::c_void,
+                page,
+                (&raw mut v).cast(),
+            )
+        };
         assert!(
             rc == 0 && v & 1 == 0,
             "page {pg}, never written, was read by the fork"

@@ -24,7 +24,12 @@ pub(crate) fn anon_file(size: usize) -> Result<OwnedFd> {
             libc::shm_open(
                 name.as_ptr().cast(),
                 libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
-                0o600 as libc::c_uint,
+                // macOS declares the mode as a variadic `c_uint`, the others
+                // as `mode_t`.
+                #[cfg(target_vendor = "apple")]
+                (0o600 as libc::c_uint),
+                #[cfg(not(target_vendor = "apple"))]
+                (0o600 as libc::mode_t),
             )
         };
         if fd < 0 {

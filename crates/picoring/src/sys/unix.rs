@@ -20,6 +20,13 @@ pub(crate) fn page_size() -> usize {
     }
 }
 
+/// `MAP_NORESERVE` where it exists. FreeBSD has no such flag (and never
+/// counts swap for an inaccessible mapping), so there it is no flag at all.
+#[cfg(not(target_os = "freebsd"))]
+const NORESERVE: libc::c_int = libc::MAP_NORESERVE;
+#[cfg(target_os = "freebsd")]
+const NORESERVE: libc::c_int = 0;
+
 /// Reserves `len` bytes of address space with no access and no memory
 /// behind it.
 pub(crate) fn reserve(len: usize) -> Result<NonNull<u8>> {
@@ -30,7 +37,7 @@ pub(crate) fn reserve(len: usize) -> Result<NonNull<u8>> {
             ptr::null_mut(),
             len,
             libc::PROT_NONE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | NORESERVE,
             -1,
             0,
         )
@@ -48,10 +55,9 @@ pub(crate) fn reserve(len: usize) -> Result<NonNull<u8>> {
 /// `end` must be the end of a reservation of ours, page aligned.
 pub(crate) unsafe fn extend_reservation(end: *mut u8, len: usize) -> bool {
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    let flags =
-        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED_NOREPLACE;
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | NORESERVE | libc::MAP_FIXED_NOREPLACE;
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | NORESERVE;
     // SAFETY: without MAP_FIXED the kernel never replaces an existing
     // mapping: it either uses the hint (checked below) or picks another place.
     let p = unsafe { libc::mmap(end.cast(), len, libc::PROT_NONE, flags, -1, 0) };
