@@ -60,11 +60,14 @@ test-python: build ## pytest and the unittest seed suite
 PLATFORMS := x86_64-apple-darwin aarch64-apple-darwin x86_64-unknown-freebsd x86_64-pc-windows-msvc
 
 .PHONY: check-platforms
-check-platforms: ## cargo check of the core, warnings denied, for macOS, FreeBSD and Windows (a target rustup cannot add is skipped, saying so)
+check-platforms: ## cargo check of the core (and its tests) and the bindings, warnings denied, for macOS, FreeBSD and Windows (a target rustup cannot add is skipped, saying so)
 	@for t in $(PLATFORMS); do \
 		if rustup target list --installed 2>/dev/null | grep -qx $$t || rustup target add $$t >/dev/null 2>&1; then \
 			echo "== cargo check -p picoring --target $$t"; \
 			RUSTFLAGS="-D warnings" cargo check -q -p picoring --all-targets --target $$t --target-dir target/check || exit 1; \
+			echo "== cargo check -p picoring-py --target $$t (abi3, no interpreter: PYO3_CROSS_PYTHON_VERSION=3.11)"; \
+			PYO3_CROSS_PYTHON_VERSION=3.11 RUSTFLAGS="-D warnings" \
+				cargo check -q -p picoring-py --target $$t --target-dir target/check || exit 1; \
 		else \
 			echo "SKIPPED check-platforms $$t: rustup could not add this target on this machine"; \
 		fi; \
