@@ -73,6 +73,15 @@ check-platforms: ## cargo check of the core (and its tests) and the bindings, wa
 		fi; \
 	done
 
+.PHONY: wheel
+wheel: $(VENV)/.stamp ## the abi3 wheel and the sdist, in target/wheels
+	rm -f target/wheels/picoring-*
+	$(VENV)/bin/maturin build --release --sdist -o target/wheels
+
+.PHONY: test-matrix
+test-matrix: ## the wheel of `make wheel` in fresh virtualenvs of Python 3.11, 3.12, 3.13, tested from outside the tree
+	bash tools/test_matrix.sh
+
 .PHONY: test
 test: lint check-msrv check-platforms test-rust test-python ## everything: fmt, clippy, stubtest, MSRV and platform checks, cargo test, pytest, test_suite.py
 
