@@ -281,7 +281,7 @@ def test_counts_accept_index_objects_and_refused_calls_change_nothing() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_g6_typed_rings_are_copied_at_fork() -> None:
-    r = PicoRing(1000, "d", (2,))
+    r = PicoRing(1024, "d", (2,))  # 16 KiB: the memory is exactly the capacity
     r.push_array(np.ones((10, 2)))
     view = np.asarray(r.latest(5))
     rfd, wfd = os.pipe()
@@ -289,7 +289,7 @@ def test_g6_typed_rings_are_copied_at_fork() -> None:
     if pid == 0:  # child: writes over the parent's items through its own ring
         try:
             r.clear()  # the 5 oldest items are free now, the window's are pinned
-            ok = r.push_array(np.full((995, 2), 7.0))  # wraps over the parent's oldest items
+            ok = r.push_array(np.full((1019, 2), 7.0))  # wraps over the parent's 5 oldest items
             ok = ok and view.sum() == 10.0 and np.asarray(r)[0, 0] == 7.0
             os.write(wfd, b"1" if ok else b"0")
         finally:
@@ -385,3 +385,26 @@ def test_iteration_yields_items() -> None:
 
 def test_exported_names() -> None:
     assert {"PicoRing", "ItemArray", "ReadView"} <= set(picoring.__all__)
+
+
+def test_g5_typed_exports_free_what_they_allocate() -> None:
+    import psutil
+
+    r = PicoRing(64, "f", (2, 2))
+    r.push_array(np.ones((8, 2, 2), np.float32))
+    proc = psutil.Process()
+
+    def churn(k: int) -> None:
+        for _ in range(k):
+            memoryview(r).release()  # a typed export: shape and strides on the heap
+            r.latest(3).release()
+            np.asarray(r.pop_array(1))
+            r.push_array(np.ones((1, 2, 2), np.float32))
+            r[0].release()
+
+    churn(20_000)  # warm up the allocators
+    before = proc.memory_info().rss
+    churn(100_000)
+    grown = proc.memory_info().rss - before
+    assert grown < 4 << 20, f"RSS grew by {grown} bytes over 100,000 rounds of typed exports"
+    assert len(r) == 8

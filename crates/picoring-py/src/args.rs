@@ -318,6 +318,15 @@ pub(crate) fn with_count(e: Error, given: &Count<'_, '_>) -> PyErr {
     }
 }
 
+/// A core error about an optional count (`None`: the default was used, and
+/// the core's message says what it was).
+pub(crate) fn with_opt_count(e: Error, given: &Option<Count<'_, '_>>) -> PyErr {
+    match given {
+        Some(n) => with_count(e, n),
+        None => crate::errors::to_py(e),
+    }
+}
+
 // --- results -------------------------------------------------------------------
 
 /// `bool` as a Python object.

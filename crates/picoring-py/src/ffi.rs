@@ -1408,10 +1408,10 @@ impl ItemsArg {
     /// argument in errors.
     pub(crate) fn new(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<ItemsArg> {
         let mut view = Box::new(ffi::Py_buffer::new());
+        let flags = ffi::PyBUF_RECORDS_RO;
         // SAFETY: `view` is a zeroed Py_buffer of ours; on success it holds
         // an export released in `drop`.
-        let rc =
-            unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *view, ffi::PyBUF_RECORDS_RO) };
+        let rc = unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *view, flags) };
         if rc != 0 {
             let cause = PyErr::fetch(obj.py());
             let err = PyTypeError::new_err(format!(

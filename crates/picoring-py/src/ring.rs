@@ -4,7 +4,7 @@
 use picoring::{ReadExport, Ring};
 use pyo3::prelude::*;
 
-use crate::args::{self, with_count, Capacity, Data, OptN, N};
+use crate::args::{self, Capacity, Data, OptN, N};
 use crate::errors::to_py;
 use crate::ffi::{
     self, noargs, with_args, Args, BytesArg, Class, Method, Ret, Slf, Slots, TypeCell,
@@ -131,9 +131,6 @@ fn push_overwrite<'py>(s: Slf<'_, 'py, PicoRingByte>, a: &Args<'_, 'py>) -> Ret<
 fn writable_view<'py>(s: Slf<'_, 'py, PicoRingByte>, a: &Args<'_, 'py>) -> Ret<'py> {
     let n = args::opt_count(a[0], "n")?;
     let g = s.state.lock(s.py())?.export_grant(n.as_ref().map(|c| c.n));
-    let g = g.map_err(|e| match &n {
-        Some(n) => with_count(e, n),
-        None => to_py(e),
-    })?;
+    let g = g.map_err(|e| args::with_opt_count(e, &n))?;
     Ok(rl::grant_view(s, g)?.into_any())
 }

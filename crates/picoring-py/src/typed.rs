@@ -406,7 +406,7 @@ fn pop_array<'py>(s: Slf<'_, 'py, PicoRing>, a: &Args<'_, 'py>) -> Ret<'py> {
     let bytes = ffi::bytes_filled(py, n * s.item, |buf| Ok(g.pop_into_uninit(buf)))?;
     drop(g);
     let array = ItemArray {
-        bytes: bytes.unbind(),
+        bytes: ffi::Owned::new(bytes.as_any()),
         layout: s.layout.clone(),
     };
     ffi::new_instance(py, array).map_err(|(e, _)| e)
@@ -451,10 +451,7 @@ fn latest<'py>(s: Slf<'_, 'py, PicoRing>, a: &Args<'_, 'py>) -> Ret<'py> {
 fn writable_view<'py>(s: Slf<'_, 'py, PicoRing>, a: &Args<'_, 'py>) -> Ret<'py> {
     let n = args::opt_count(a[0], "n")?;
     let g = s.state.lock(s.py())?.export_grant(n.as_ref().map(|c| c.n));
-    let g = g.map_err(|e| match &n {
-        Some(n) => with_count(e, n),
-        None => to_py(e),
-    })?;
+    let g = g.map_err(|e| args::with_opt_count(e, &n))?;
     let layout = Some(s.layout.clone());
     let v = crate::views::writable_view(s.obj(), "PicoRing", g, give_back_grant, is_open, layout);
     Ok(v?.into_any())
@@ -613,10 +610,20 @@ fn repr(s: Slf<'_, '_, PicoRing>) -> String {
 // --- ItemArray ---------------------------------------------------------------
 
 /// Items popped from a `PicoRing`: their own memory (a `bytes`), exported
-/// read-only with the ring's format and shape.
+/// read-only with the ring's format and shape. The `bytes` is held as an
+/// [`ffi::Owned`], given back directly at dealloc (a `Py` would be queued
+/// for later in a slot that PyO3 did not enter, and pile up).
 pub(crate) struct ItemArray {
-    bytes: Py<PyBytes>,
+    bytes: ffi::Owned,
     layout: ItemLayout,
+}
+
+impl ItemArray {
+    /// The items' bytes (a `bytes` made by `pop_array`: immutable).
+    fn bytes<'a>(&'a self, py: Python<'a>) -> &'a [u8] {
+        let b = self.bytes.bind(py);
+        b.cast::<PyBytes>().map_or(&[][..], |b| b.as_bytes())
+    }
 }
 
 static ARRAY_TYPE: TypeCell = TypeCell::new();
@@ -657,7 +664,7 @@ impl Class for ItemArray {
 }
 
 fn array_items(s: &Slf<'_, '_, ItemArray>) -> usize {
-    s.bytes.bind(s.py()).as_bytes().len() / s.layout.item_size().max(1)
+    s.bytes(s.py()).len() / s.layout.item_size().max(1)
 }
 
 fn array_len(s: Slf<'_, '_, ItemArray>) -> PyResult<usize> {
@@ -685,7 +692,7 @@ fn array_repr(s: Slf<'_, '_, ItemArray>) -> String {
 }
 
 fn array_export(s: Slf<'_, '_, ItemArray>, _flags: c_int) -> PyResult<Exported<()>> {
-    let b = s.bytes.bind(s.py()).as_bytes();
+    let b = s.bytes(s.py());
     Ok(Exported {
         ptr: b.as_ptr().cast_mut(),
         len: b.len(),

@@ -319,10 +319,12 @@ pub fn check_ring(capacity: usize, ops: &[RingOp]) -> Outcome {
                 let mut out = vec![std::mem::MaybeUninit::<u8>::uninit(); usize::from(*n)];
                 let got = ring.pop_into_uninit(&mut out);
                 ensure_eq!(got, out.len().min(m.data.len()));
-                // SAFETY: the call initialised the first `got` elements.
                 let out: Vec<u8> = out[..got]
                     .iter()
-                    .map(|b| unsafe { b.assume_init() })
+                    .map(|b| {
+                        // SAFETY: the call initialised the first `got` elements.
+                        unsafe { b.assume_init() }
+                    })
                     .collect();
                 let expect = m.consume(got);
                 ensure_eq!(out, expect);
