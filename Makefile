@@ -31,7 +31,7 @@ fmt: ## format the Rust code
 	cargo fmt --all
 
 .PHONY: lint
-lint: build ## rustfmt check, clippy -D warnings, stubs checked against the extension
+lint: build lint-workflows ## rustfmt check, clippy -D warnings, stubs checked against the extension, actionlint on the workflows
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(PY) -m mypy.stubtest picoring --mypy-config-file pyproject.toml --allowlist stubtest-allowlist.txt
@@ -49,8 +49,14 @@ check-msrv: ## cargo check of the crates with the rust-version of Cargo.toml (in
 	fi
 
 .PHONY: test-rust
-test-rust: ## cargo test (unit, property and doc tests)
+test-rust: ## cargo test (unit, property and doc tests), then the core's suite again on the POSIX backend (shm_open, as on macOS and FreeBSD)
 	cargo test --workspace
+	@echo "== the core's tests on the POSIX backend (cargo feature posix-shm)"
+	cargo test -p picoring --features posix-shm
+
+.PHONY: test-windows
+test-windows: ## the core's tests cross-built for Windows (mingw-w64) and run under wine; installs both (not part of `make test`)
+	bash tools/test_windows.sh
 
 .PHONY: test-python
 test-python: build ## pytest and the unittest seed suite
@@ -60,27 +66,43 @@ test-python: build ## pytest and the unittest seed suite
 PLATFORMS := x86_64-apple-darwin aarch64-apple-darwin x86_64-unknown-freebsd x86_64-pc-windows-msvc
 
 .PHONY: check-platforms
-check-platforms: ## cargo check of the core (and its tests) and the bindings, warnings denied, for macOS, FreeBSD and Windows (a target rustup cannot add is skipped, saying so)
+check-platforms: ## cargo clippy of the core (and its tests) and the bindings, warnings denied, for macOS, FreeBSD and Windows (a target rustup cannot add is skipped, saying so)
 	@for t in $(PLATFORMS); do \
 		if rustup target list --installed 2>/dev/null | grep -qx $$t || rustup target add $$t >/dev/null 2>&1; then \
-			echo "== cargo check -p picoring --target $$t"; \
-			RUSTFLAGS="-D warnings" cargo check -q -p picoring --all-targets --target $$t --target-dir target/check || exit 1; \
-			echo "== cargo check -p picoring-py --target $$t (abi3, no interpreter: PYO3_CROSS_PYTHON_VERSION=3.11)"; \
-			PYO3_CROSS_PYTHON_VERSION=3.11 RUSTFLAGS="-D warnings" \
-				cargo check -q -p picoring-py --target $$t --target-dir target/check || exit 1; \
+			echo "== cargo clippy -p picoring --target $$t"; \
+			cargo clippy -q -p picoring --all-targets --target $$t --target-dir target/check -- -D warnings || exit 1; \
+			echo "== cargo clippy -p picoring-py --target $$t (abi3, no interpreter: PYO3_CROSS_PYTHON_VERSION=3.11)"; \
+			PYO3_CROSS_PYTHON_VERSION=3.11 \
+				cargo clippy -q -p picoring-py --target $$t --target-dir target/check -- -D warnings || exit 1; \
 		else \
 			echo "SKIPPED check-platforms $$t: rustup could not add this target on this machine"; \
 		fi; \
 	done
 
+$(VENV)/.wheel-stamp: requirements-wheel.txt $(VENV)/.stamp
+	$(PY) -m pip install --quiet -r requirements-wheel.txt
+	touch $@
+
 .PHONY: wheel
-wheel: $(VENV)/.stamp ## the abi3 wheel and the sdist, in target/wheels
-	rm -f target/wheels/picoring-*
-	$(VENV)/bin/maturin build --release --sdist -o target/wheels
+wheel: $(VENV)/.stamp $(VENV)/.wheel-stamp ## the sdist and the abi3 manylinux2014 wheel (zig linker) in target/wheels, checked with auditwheel
+	rm -rf target/wheels/picoring-* target/wheels/rejected
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" CARGO_TARGET_DIR="$(CURDIR)/target/zig" \
+		$(VENV)/bin/maturin build --release --sdist --zig --compatibility manylinux2014 -o target/wheels
+	$(PY) tools/check_wheel.py target/wheels/picoring-*-abi3-*.whl manylinux_2_17 || { \
+		mkdir -p target/wheels/rejected && mv target/wheels/picoring-*.whl target/wheels/rejected/; \
+		echo "make wheel: the wheel failed its check; moved to target/wheels/rejected/"; exit 1; }
 
 .PHONY: test-matrix
-test-matrix: ## the wheel of `make wheel` in fresh virtualenvs of Python 3.11, 3.12, 3.13, tested from outside the tree
+test-matrix: ## the wheel of `make wheel` in fresh virtualenvs of Python 3.11, 3.12, 3.13, tested from outside the tree; the sdist built and smoke-tested in one more
 	bash tools/test_matrix.sh
+
+$(VENV)/.workflows-stamp: requirements-workflows.txt $(VENV)/.stamp
+	$(PY) -m pip install --quiet -r requirements-workflows.txt
+	touch $@
+
+.PHONY: lint-workflows
+lint-workflows: $(VENV)/.workflows-stamp ## actionlint on .github/workflows (the release workflow; written and linted, not run here)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" actionlint -no-color -verbose
 
 .PHONY: test
 test: lint check-msrv check-platforms test-rust test-python ## everything: fmt, clippy, stubtest, MSRV and platform checks, cargo test, pytest, test_suite.py
@@ -99,17 +121,25 @@ bench-rust: ## criterion: the core beside VecDeque, ringbuf and rtrb
 
 
 .PHONY: bench-python
-bench-python: build $(VENV)/.bench-stamp ## Python workloads beside picoring 0.6.0 and the Python peers
+bench-python: build $(VENV)/.bench-stamp ## Python workloads beside picoring 0.6.0 and the Python peers, into benchmarks/results/
 	$(PY) benchmarks/run.py
 
 .PHONY: bench-instructions
-bench-instructions: build ## instructions per call under callgrind (repeatable on a noisy machine)
+bench-instructions: build ## instructions per call under callgrind (repeatable on a noisy machine), into benchmarks/results/
 	$(PY) benchmarks/instructions.py
 
 .PHONY: bench
-bench: build $(VENV)/.bench-stamp bench-rust bench-python ## everything: Rust and Python comparisons, table, plot, README section, seed scripts
+bench: build $(VENV)/.bench-stamp bench-rust bench-python ## everything: Rust and Python comparisons, table and plot into benchmarks/results/ (git-ignored), seed scripts
 	$(PY) python_tests/comparison_bench.py
 	$(PY) python_tests/benchmark.py
+
+# The results bench-readme copies; BENCH_RESULTS=benchmarks/snapshot/latest.json
+# re-renders the committed snapshot (after a change to the table or plot code).
+BENCH_RESULTS ?= benchmarks/results/latest.json
+
+.PHONY: bench-readme
+bench-readme: $(VENV)/.bench-stamp ## README results table and plot from the saved results (runs no benchmark)
+	$(PY) benchmarks/report.py --results $(BENCH_RESULTS)
 
 # --- reliability: fuzzing, Miri, valgrind (see README, "Reliability") ------
 

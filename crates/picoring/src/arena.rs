@@ -33,7 +33,7 @@
 //! Under Miri and on platforms without mirrored memory, a slot is simply
 //! one mirror of its own (see `sys`).
 
-// Without mirrored memory (Miri, Windows for now) slots are not packed.
+// Under Miri and on Windows slots are not packed.
 #![cfg_attr(any(miri, not(unix)), allow(dead_code))]
 
 use std::ptr::NonNull;
@@ -70,6 +70,7 @@ pub(crate) struct Mapped {
 
 #[cfg(all(unix, not(miri)))]
 mod imp {
+    use std::collections::BTreeMap;
     use std::os::fd::OwnedFd;
     use std::ptr::NonNull;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -114,6 +115,9 @@ mod imp {
         /// Set in a child process when the arena could not be copied at
         /// fork: its memory reads as zeros and must not be used.
         lost: AtomicBool,
+        /// Where the arena is in `Registry::arenas` (changed, under the
+        /// registry lock, when another arena's removal moves it).
+        at: AtomicUsize,
     }
 
     /// An arena, as the registry keeps it (guarded by the registry lock).
@@ -138,10 +142,6 @@ mod imp {
     impl Arena {
         fn file_len(&self) -> usize {
             self.shared.slot_size * self.shared.nslots
-        }
-
-        fn has_room(&self) -> bool {
-            !self.free.is_empty() && !self.shared.lost.load(Ordering::Relaxed)
         }
     }
 
@@ -196,16 +196,11 @@ mod imp {
         /// mapped twice back to back, zeroed.
         pub(crate) fn map(size: usize) -> Result<Mapped> {
             let mut reg = lock();
-            let i = match reg
-                .arenas
-                .iter()
-                .position(|a| a.shared.slot_size == size && a.has_room())
-            {
+            let i = match reg.with_room(size) {
                 Some(i) => i,
                 None => {
                     let a = new_arena(&mut reg, size, slots_for(size))?;
-                    reg.arenas.push(a);
-                    reg.arenas.len() - 1
+                    reg.add(a)
                 }
             };
             let arena = &mut reg.arenas[i];
@@ -214,12 +209,14 @@ mod imp {
                 .pop()
                 .expect("an arena with room has a free slot");
             arena.used += 1;
+            let full = arena.free.is_empty();
             let base = NonNull::new(slot_addr(&arena.shared, index)).expect("inside a mapping");
+            let shared = NonNull::from(&*arena.shared);
+            if full {
+                reg.set_room(i, false);
+            }
             Ok(Mapped {
-                slot: Slot {
-                    shared: NonNull::from(&*arena.shared),
-                    index,
-                },
+                slot: Slot { shared, index },
                 base,
             })
         }
@@ -249,21 +246,17 @@ mod imp {
         pub(crate) fn free(&mut self, untouched: bool) {
             self.set_live(0, 0, 0);
             let mut reg = lock();
-            let ptr = self.shared.as_ptr().cast_const();
-            let i = reg
-                .arenas
-                .iter()
-                .position(|a| std::ptr::eq(&*a.shared, ptr))
-                .expect("a slot's arena is registered");
+            let i = self.shared().at.load(Ordering::Relaxed);
+            debug_assert!(std::ptr::eq(
+                &*reg.arenas[i].shared,
+                self.shared.as_ptr().cast_const()
+            ));
             let s = reg.arenas[i].shared.slot_size;
             reg.arenas[i].used -= 1;
             // An empty arena is kept as the spare of its size, unless
             // another arena of that size has room already.
-            let spare_elsewhere = reg
-                .arenas
-                .iter()
-                .enumerate()
-                .any(|(j, a)| j != i && a.shared.slot_size == s && a.has_room());
+            let had_room = !reg.arenas[i].free.is_empty();
+            let spare_elsewhere = reg.room.get(&s).map_or(0, Vec::len) > usize::from(had_room);
             let arena = &mut reg.arenas[i];
             let keep = arena.shared.nslots > 1 && (arena.used > 0 || !spare_elsewhere);
             if keep {
@@ -287,8 +280,11 @@ mod imp {
                     unsafe { std::ptr::write_bytes(p, 0, s) };
                 }
                 arena.free.push(self.index);
+                if !had_room {
+                    reg.set_room(i, true);
+                }
             } else {
-                let arena = reg.arenas.swap_remove(i);
+                let arena = reg.remove(i);
                 let span = 2 * arena.file_len();
                 // SAFETY: no slot of the arena is in use: nothing points
                 // into its mappings any more.
@@ -310,8 +306,8 @@ mod imp {
     /// [`HEADROOM`] mappings of its limit. Counting the process's mappings
     /// (a read of `/proc/self/maps`) only starts once the arenas alone hold
     /// half of the limit; the count of the other mappings is then kept and
-    /// taken again every 2,048 mappings of ours, or when the estimate comes
-    /// near the limit.
+    /// taken again every 2,048 mappings of ours (every 128 near the
+    /// limit), and before refusing.
     fn check_mapping_limit(reg: &mut Registry, size: usize, nslots: usize) -> Result<()> {
         if !cfg!(any(target_os = "linux", target_os = "android")) {
             return Ok(());
@@ -323,19 +319,21 @@ mod imp {
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(65_530)
         });
-        let ours: usize = reg
-            .arenas
-            .iter()
-            .map(|a| mappings_of(a.shared.nslots))
-            .sum();
+        let ours = reg.mappings;
         let needed = mappings_of(nslots);
         if !worth_counting(ours, needed, max) {
             return Ok(());
         }
+        // Near the limit the count is taken again every 128 mappings of
+        // ours (not for each arena: with unpacked rings that would be a
+        // read of a 60,000-line file per ring), and before any refusal.
         let stale = match reg.others {
             None => true,
             Some((others, at)) => {
-                ours >= at + 2048 || !fits_below_limit(ours + others, needed + 3 * HEADROOM, max)
+                let near = !fits_below_limit(ours + others, needed + 3 * HEADROOM, max);
+                ours >= at + 2048
+                    || (near && ours >= at + 128)
+                    || !fits_below_limit(ours + others, needed, max)
             }
         };
         if stale {
@@ -381,6 +379,7 @@ mod imp {
             nslots,
             live: (0..nslots).map(|_| Live::default()).collect(),
             lost: AtomicBool::new(false),
+            at: AtomicUsize::new(usize::MAX),
         });
         // SAFETY: the reservation is ours and nothing points into it yet.
         if let Err(e) = unsafe { map_slots(&shared, &fd, 0) } {
@@ -411,12 +410,75 @@ mod imp {
     // --- the registry ------------------------------------------------------
 
     struct Registry {
+        /// Every arena, in no order (removal swaps the last one in).
         arenas: Vec<Arena>,
+        /// For each slot size, the arenas with a free slot (lost ones
+        /// included: [`Registry::with_room`] drops those when it meets them).
+        /// An arena is listed here exactly when its `free` is not empty.
+        room: BTreeMap<usize, Vec<NonNull<Shared>>>,
+        /// Mappings the arenas hold, all together.
+        mappings: usize,
         /// Mappings of the process that are not ours, as last counted, and
         /// how many were ours then.
         others: Option<(usize, usize)>,
         /// The copy made by `prepare_fork`, consumed after the fork.
         fork: Copy,
+    }
+
+    impl Registry {
+        /// Registers a new arena (whose slots are all free); returns where.
+        fn add(&mut self, arena: Arena) -> usize {
+            let i = self.arenas.len();
+            arena.shared.at.store(i, Ordering::Relaxed);
+            self.mappings += mappings_of(arena.shared.nslots);
+            let (size, room) = (arena.shared.slot_size, !arena.free.is_empty());
+            self.arenas.push(arena);
+            if room {
+                self.room
+                    .entry(size)
+                    .or_default()
+                    .push(NonNull::from(&*self.arenas[i].shared));
+            }
+            i
+        }
+
+        /// Unregisters arena `i`; the last arena takes its place.
+        fn remove(&mut self, i: usize) -> Arena {
+            if !self.arenas[i].free.is_empty() {
+                self.set_room(i, false);
+            }
+            let arena = self.arenas.swap_remove(i);
+            if let Some(moved) = self.arenas.get(i) {
+                moved.shared.at.store(i, Ordering::Relaxed);
+            }
+            self.mappings -= mappings_of(arena.shared.nslots);
+            arena
+        }
+
+        /// Lists arena `i` among those with room, or takes it off the list.
+        fn set_room(&mut self, i: usize, room: bool) {
+            let shared = &*self.arenas[i].shared;
+            let list = self.room.entry(shared.slot_size).or_default();
+            if room {
+                list.push(NonNull::from(shared));
+            } else if let Some(k) = list.iter().rposition(|p| std::ptr::eq(p.as_ptr(), shared)) {
+                list.swap_remove(k);
+            }
+        }
+
+        /// An arena of slots of `size` bytes with a free slot, if any.
+        fn with_room(&mut self, size: usize) -> Option<usize> {
+            let list = self.room.get_mut(&size)?;
+            while let Some(p) = list.last() {
+                // SAFETY: listed arenas are registered, so alive.
+                let shared = unsafe { p.as_ref() };
+                if !shared.lost.load(Ordering::Relaxed) {
+                    return Some(shared.at.load(Ordering::Relaxed));
+                }
+                list.pop();
+            }
+            None
+        }
     }
 
     struct Lock {
@@ -431,6 +493,8 @@ mod imp {
         locked: AtomicBool::new(false),
         inner: std::cell::UnsafeCell::new(Registry {
             arenas: Vec::new(),
+            room: BTreeMap::new(),
+            mappings: 0,
             others: None,
             fork: Copy::None,
         }),
@@ -708,7 +772,7 @@ mod imp {
 
         pub(crate) fn free(&mut self, _untouched: bool) {
             // SAFETY: the mirror is ours and its owner is gone.
-            unsafe { sys::unmap(self.base.as_ptr(), 2 * self.size) };
+            unsafe { sys::unmap_mirror(self.base.as_ptr(), self.size) };
         }
     }
 }
@@ -778,6 +842,11 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        feature = "posix-shm",
+        ignore = "the POSIX backend cannot free part of a shared file, so it never packs \
+                  (slot_counts_by_size checks that)"
+    )]
     fn small_rings_share_arenas_and_reuse_slots() {
         let page = page_size();
         // A size no other test uses, so that the counts are ours alone.
@@ -813,6 +882,46 @@ mod tests {
             (1, 0),
             "the empty arena is kept as the spare"
         );
+    }
+
+    #[test]
+    #[cfg_attr(
+        feature = "posix-shm",
+        ignore = "the POSIX backend never packs (slot_counts_by_size checks that)"
+    )]
+    fn a_slot_freed_in_a_full_arena_is_found_again() {
+        // A size no other test uses, so that the counts are ours alone.
+        let size = 15 * page_size();
+        let n = slots_for(size);
+        assert!(n > 2, "{n} slots");
+        let mut first: Vec<Mapped> = (0..n).map(|_| map(size).unwrap()).collect();
+        let mut second = map(size).unwrap();
+        assert_eq!(imp::stats(size), (2, n + 1), "the first arena is full");
+        // A slot in the middle of the full arena comes free: the next ring
+        // takes it, rather than the second arena's room.
+        let mut hole = first.swap_remove(n / 2);
+        let addr = hole.base;
+        hole.slot.free(true);
+        let again = map(size).unwrap();
+        assert_eq!(again.base, addr);
+        assert_eq!(imp::stats(size), (2, n + 1));
+        first.push(again);
+        // The second arena empties: with no room elsewhere it is the spare
+        // (the next ring goes there, no new arena) ...
+        second.slot.free(true);
+        assert_eq!(imp::stats(size), (2, n));
+        let mut third = map(size).unwrap();
+        assert_eq!(third.base, second.base);
+        assert_eq!(imp::stats(size), (2, n + 1));
+        // ... but once the first arena has room, an empty second one goes.
+        let mut one = first.pop().unwrap();
+        one.slot.free(true);
+        third.slot.free(true);
+        assert_eq!(imp::stats(size), (1, n - 1));
+        for mut m in first {
+            m.slot.free(true);
+        }
+        assert_eq!(imp::stats(size), (1, 0), "the last arena is the spare");
     }
 
     #[test]

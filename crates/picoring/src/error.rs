@@ -114,7 +114,9 @@ impl Error {
     pub fn is_out_of_memory(&self) -> bool {
         match self {
             Error::CapacityTooLarge { .. } | Error::MappingLimit { .. } => true,
-            Error::Os { source, .. } => source.raw_os_error() == Some(libc::ENOMEM),
+            Error::Os { source, .. } => source
+                .raw_os_error()
+                .is_some_and(crate::sys::is_out_of_memory_code),
             _ => false,
         }
     }
@@ -141,7 +143,7 @@ impl fmt::Display for Error {
                 let maps = ["mmap", "mprotect", "mremap"]
                     .iter()
                     .any(|m| op.starts_with(m));
-                if source.raw_os_error() == Some(libc::ENOMEM) && maps {
+                if cfg!(unix) && source.raw_os_error() == Some(libc::ENOMEM) && maps {
                     write!(
                         f,
                         " (out of memory, or the process reached its limit of memory \

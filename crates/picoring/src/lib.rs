@@ -58,7 +58,7 @@ mod typed;
 pub use error::{Error, Result};
 pub use fork::{hold_off_fork, ForkHold};
 pub use list::{ListExport, PicoList};
-pub use mirror::{page_size, MirrorBuf, MAX_CAPACITY};
+pub use mirror::{backend, page_size, MirrorBuf, MAX_CAPACITY};
 pub use queue::Queue;
 pub use ring::{GrantExport, ReadExport, Ring, WriteChunk};
 pub use stream::ByteStream;

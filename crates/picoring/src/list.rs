@@ -306,6 +306,9 @@ impl PicoList {
                 what: "growing the list past its reserved address space (which moves it)",
             });
         }
+        if !sys::CAN_REMAP {
+            return self.move_by_copy(base, new_reserved);
+        }
         // Make the whole reservation one mapping, then move its page tables.
         // SAFETY: `committed .. reserved` lies inside our reservation.
         unsafe {
@@ -324,28 +327,34 @@ impl PicoList {
                 self.committed = new_reserved;
                 Ok(p)
             }
-            Err(_) => {
-                // No mremap here: a fresh reservation and one copy.
-                let p = sys::reserve(new_reserved)?;
-                let used = round_to_pages(self.len.max(1)).unwrap_or(self.reserved);
-                // SAFETY: `p` is our fresh reservation, `used <= new_reserved`.
-                if let Err(e) = unsafe { sys::commit(p.as_ptr(), used) } {
-                    // SAFETY: the fresh reservation is used by no one.
-                    unsafe { sys::unmap(p.as_ptr(), new_reserved) };
-                    return Err(e);
-                }
-                // SAFETY: both ranges hold at least `len` bytes and are
-                // distinct mappings; the old one is then given back.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(base.as_ptr(), p.as_ptr(), self.len);
-                    sys::unmap(base.as_ptr(), self.reserved);
-                }
-                self.base = Some(p);
-                self.reserved = new_reserved;
-                self.committed = used;
-                Ok(p)
-            }
+            // mremap refused: a fresh reservation and one copy.
+            Err(_) => self.move_by_copy(base, new_reserved),
         }
+    }
+
+    /// Moves the items into a fresh reservation of `new_reserved` bytes
+    /// with one copy (where the system cannot move page tables).
+    fn move_by_copy(&mut self, base: NonNull<u8>, new_reserved: usize) -> Result<NonNull<u8>> {
+        let p = sys::reserve(new_reserved)?;
+        let used = round_to_pages(self.len.max(1))
+            .unwrap_or(self.reserved)
+            .min(new_reserved);
+        // SAFETY: `p` is our fresh reservation, `used <= new_reserved`.
+        if let Err(e) = unsafe { sys::commit(p.as_ptr(), used) } {
+            // SAFETY: the fresh reservation is used by no one.
+            unsafe { sys::unmap(p.as_ptr(), new_reserved) };
+            return Err(e);
+        }
+        // SAFETY: both ranges hold at least `len` bytes and are distinct
+        // mappings; the old one is then given back.
+        unsafe {
+            std::ptr::copy_nonoverlapping(base.as_ptr(), p.as_ptr(), self.len);
+            sys::unmap(base.as_ptr(), self.reserved);
+        }
+        self.base = Some(p);
+        self.reserved = new_reserved;
+        self.committed = used;
+        Ok(p)
     }
 
     /// Appends one byte.
@@ -555,6 +564,34 @@ mod tests {
         assert!(l.is_empty());
         l.push(5).unwrap();
         assert_eq!(l.as_slice(), &[5]);
+    }
+
+    #[test]
+    #[cfg(not(miri))]
+    fn a_move_is_refused_while_a_view_is_alive() {
+        let mut l = PicoList::new();
+        l.extend_from_slice(b"keep").unwrap();
+        let (base, reserved) = (l.as_slice().as_ptr(), l.reserved());
+        // Take the address space right after the reservation (on Windows a
+        // reservation never extends anyway), so that growing past it moves.
+        // SAFETY: `base + reserved` is the end of the list's reservation.
+        let end = unsafe { base.add(reserved) }.cast_mut();
+        // SAFETY: `end` is the end of a reservation of ours; on Unix this
+        // maps a page there, which blocks the list's extension.
+        let blocked = unsafe { sys::extend_reservation(end, crate::page_size()) };
+        let view = l.export();
+        let err = l.reserve(reserved).expect_err("the view pins the bytes");
+        assert!(matches!(err, Error::Pinned { .. }), "{err}");
+        assert_eq!((l.as_slice(), l.reserved()), (&b"keep"[..], reserved));
+        assert!(l.release(view));
+        l.reserve(reserved).unwrap();
+        assert!(l.reserved() > reserved);
+        assert_eq!(l.as_slice(), b"keep");
+        assert_ne!(l.as_slice().as_ptr(), base, "it moved");
+        if blocked {
+            // SAFETY: the page mapped above, used by no one.
+            unsafe { sys::unmap(end, crate::page_size()) };
+        }
     }
 
     #[test]

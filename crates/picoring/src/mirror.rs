@@ -21,13 +21,28 @@ use crate::sys;
 /// computation can overflow.
 pub const MAX_CAPACITY: usize = if usize::BITS >= 64 { 1 << 44 } else { 1 << 29 };
 
-/// The size of a memory page on this machine, in bytes.
+/// The unit ring memory is a multiple of, in bytes: the size of a memory
+/// page, or on Windows the allocation granularity (64 KiB), since views of
+/// a section start on multiples of it.
 ///
 /// ```
 /// assert!(picoring::page_size().is_power_of_two());
 /// ```
 pub fn page_size() -> usize {
     sys::page_size()
+}
+
+/// The memory backend this build maps rings with: `"linux (memfd)"`,
+/// `"posix (shm_open)"` (macOS, the BSDs, or Linux with the `posix-shm`
+/// feature), `"windows (placeholders)"` or `"windows (reserve, free,
+/// map)"` (once a ring has been made; `"windows"` before), or
+/// `"heap (Miri)"`.
+///
+/// ```
+/// assert!(!picoring::backend().is_empty());
+/// ```
+pub fn backend() -> &'static str {
+    sys::backend()
 }
 
 /// Rounds `n` up to a whole number of pages, or `None` if that exceeds

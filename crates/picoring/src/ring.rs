@@ -1048,7 +1048,8 @@ mod tests {
 
     #[test]
     fn readable_view_is_contiguous_across_the_wrap() {
-        let mut r = Ring::with_capacity(4096).unwrap();
+        // Capacity = memory (a page; 64 KiB on Windows), so that it wraps.
+        let mut r = Ring::with_capacity(crate::page_size()).unwrap();
         let page = r.memory_len();
         assert!(r.push_slice(&vec![0; page - 10]));
         r.advance_tail(page - 11).unwrap();
@@ -1180,7 +1181,7 @@ mod tests {
 
     #[test]
     fn wrapped_full_and_empty_are_exact() {
-        let mut r = Ring::with_capacity(4096).unwrap();
+        let mut r = Ring::with_capacity(crate::page_size()).unwrap();
         let size = r.memory_len();
         assert!(!r.is_wrapped() && !r.is_full() && r.is_empty());
         // A fresh ring starts at offset 0: all of the memory, not wrapped.

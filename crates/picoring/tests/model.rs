@@ -148,8 +148,11 @@ proptest! {
 
 #[test]
 fn positions_cross_the_end_of_memory_many_times() {
-    let mut ring = Ring::with_capacity(5000).unwrap();
-    let chunk: Vec<u8> = (0..3001u32).map(|i| (i * 7) as u8).collect();
+    // Memory of two pages (8 KiB; 128 KiB on Windows), chunks of 3/8 of it.
+    let page = picoring::page_size();
+    let mut ring = Ring::with_capacity(page + page / 4).unwrap();
+    assert_eq!(ring.memory_len(), 2 * page);
+    let chunk: Vec<u8> = (0..(3 * page / 4) as u32).map(|i| (i * 7) as u8).collect();
     // One byte always stays, so the ring never idles and rewinds: the data
     // walks through the memory and crosses its end again and again.
     assert!(ring.push(0));

@@ -8,9 +8,21 @@ use crate::error::{Error, Result};
 /// A new anonymous file of `size` zero bytes: nameless, close-on-exec,
 /// freed by the kernel when its last mapping and descriptor are gone.
 pub(crate) fn anon_file(size: usize) -> Result<OwnedFd> {
+    // The system call itself, not glibc's wrapper: that one exists only in
+    // glibc 2.27 and later, and the manylinux2014 wheel loads on 2.17.
     // SAFETY: the name is a valid NUL-terminated string; flags are valid.
-    let fd = unsafe { libc::memfd_create(c"picoring".as_ptr(), libc::MFD_CLOEXEC) };
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_memfd_create,
+            c"picoring".as_ptr(),
+            libc::MFD_CLOEXEC as libc::c_uint,
+        )
+    } as libc::c_int;
     if fd < 0 {
+        if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+            // Kernels before 3.17 (CentOS 7's 3.10): POSIX shared memory.
+            return super::other_unix::anon_file(size);
+        }
         return Err(Error::os("memfd_create", size));
     }
     // SAFETY: `fd` was just returned by memfd_create and is owned by no one else.
@@ -25,6 +37,9 @@ pub(crate) fn anon_file(size: usize) -> Result<OwnedFd> {
     }
     Ok(fd)
 }
+
+/// Lists can move their reservation without copying (`mremap`).
+pub(crate) const CAN_REMAP: bool = true;
 
 /// Moves a single private anonymous mapping of `old` bytes at `p` to a place
 /// where it can be `new` bytes long, moving page tables and never copying

@@ -104,3 +104,20 @@ pub(crate) unsafe fn remap_move(p: *mut u8, old: usize, new: usize) -> Result<No
     }
     Ok(q)
 }
+
+/// Moving a reservation is a copy here, but it exercises the move path.
+pub(crate) const CAN_REMAP: bool = true;
+
+/// Unmaps the mirror of `size` bytes at `p`.
+///
+/// # Safety
+/// As for [`unmap`], over `2 * size` bytes.
+pub(crate) unsafe fn unmap_mirror(p: *mut u8, size: usize) {
+    // SAFETY: caller's contract.
+    unsafe { unmap(p, 2 * size) };
+}
+
+/// True for the OS error numbers that mean "out of memory or address space".
+pub(crate) fn is_out_of_memory_code(code: i32) -> bool {
+    code == libc::ENOMEM
+}

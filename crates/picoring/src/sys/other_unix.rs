@@ -1,5 +1,15 @@
 //! Unix without memfd: POSIX shared memory with a random name that is
-//! unlinked at once, so nothing is left behind.
+//! unlinked at once, so nothing is left behind. On Linux, also where
+//! `memfd_create` is missing (kernels before 3.17).
+
+// On Linux with memfd only `anon_file` is used (the fallback for old kernels).
+#![cfg_attr(
+    all(
+        any(target_os = "linux", target_os = "android"),
+        not(feature = "posix-shm")
+    ),
+    allow(dead_code)
+)]
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
@@ -56,6 +66,10 @@ pub(crate) fn anon_file(size: usize) -> Result<OwnedFd> {
     }
     Err(Error::os("shm_open", size))
 }
+
+/// There is no `mremap`: a list that outgrows its reservation moves by
+/// one copy.
+pub(crate) const CAN_REMAP: bool = false;
 
 /// No `mremap` here: growth that would move is refused.
 ///

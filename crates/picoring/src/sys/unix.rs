@@ -6,8 +6,11 @@ use std::ptr::{self, NonNull};
 use crate::error::{Error, Result};
 
 /// True where [`remove_pages`] frees a shared file's memory, so that one
-/// file can back many rings (arenas of slots).
-pub(crate) const CAN_REMOVE_PAGES: bool = cfg!(any(target_os = "linux", target_os = "android"));
+/// file can back many rings (arenas of slots): Linux with memfd files.
+pub(crate) const CAN_REMOVE_PAGES: bool = cfg!(all(
+    any(target_os = "linux", target_os = "android"),
+    not(feature = "posix-shm")
+));
 
 /// The size of a memory page, in bytes.
 pub(crate) fn page_size() -> usize {
@@ -54,9 +57,17 @@ pub(crate) fn reserve(len: usize) -> Result<NonNull<u8>> {
 /// # Safety
 /// `end` must be the end of a reservation of ours, page aligned.
 pub(crate) unsafe fn extend_reservation(end: *mut u8, len: usize) -> bool {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // The POSIX backend uses a plain hint on Linux too, so that the
+    // portable path is the one its tests run.
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        not(feature = "posix-shm")
+    ))]
     let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | NORESERVE | libc::MAP_FIXED_NOREPLACE;
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    #[cfg(not(all(
+        any(target_os = "linux", target_os = "android"),
+        not(feature = "posix-shm")
+    )))]
     let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | NORESERVE;
     // SAFETY: without MAP_FIXED the kernel never replaces an existing
     // mapping: it either uses the hint (checked below) or picks another place.
@@ -220,15 +231,26 @@ pub(crate) unsafe fn map_zero_fixed(addr: *mut u8, len: usize) {
 /// `p .. p + len` must be a shared file mapping of ours whose bytes nothing
 /// still needs.
 pub(crate) unsafe fn remove_pages(p: *mut u8, len: usize) -> bool {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        not(feature = "posix-shm")
+    ))]
     {
         // SAFETY: caller's contract; MADV_REMOVE only frees the pages of
         // the file range behind the mapping.
         unsafe { libc::madvise(p.cast(), len, libc::MADV_REMOVE) == 0 }
     }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    #[cfg(not(all(
+        any(target_os = "linux", target_os = "android"),
+        not(feature = "posix-shm")
+    )))]
     {
         let _ = (p, len);
         false
     }
+}
+
+/// True for the OS error numbers that mean "out of memory or address space".
+pub(crate) fn is_out_of_memory_code(code: i32) -> bool {
+    code == libc::ENOMEM
 }
