@@ -86,8 +86,12 @@ $(VENV)/.wheel-stamp: requirements-wheel.txt $(VENV)/.stamp
 .PHONY: wheel
 wheel: $(VENV)/.stamp $(VENV)/.wheel-stamp ## the sdist and the abi3 manylinux2014 wheel (zig linker) in target/wheels, checked with auditwheel
 	rm -rf target/wheels/picoring-* target/wheels/rejected
+	$(VENV)/bin/maturin sdist -o target/wheels
+	@# The wheel from the tree, not from the sdist: maturin unpacks that in a
+	@# temporary folder whose files keep their old times, and cargo then
+	@# takes a stale build in target/zig for up to date.
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" CARGO_TARGET_DIR="$(CURDIR)/target/zig" \
-		$(VENV)/bin/maturin build --release --sdist --zig --compatibility manylinux2014 -o target/wheels
+		$(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 -o target/wheels
 	$(PY) tools/check_wheel.py target/wheels/picoring-*-abi3-*.whl manylinux_2_17 || { \
 		mkdir -p target/wheels/rejected && mv target/wheels/picoring-*.whl target/wheels/rejected/; \
 		echo "make wheel: the wheel failed its check; moved to target/wheels/rejected/"; exit 1; }
