@@ -9,13 +9,15 @@ row's target is checked from those numbers.
 
     python benchmarks/instructions.py [--json PATH]
 
-Writes benchmarks/results/instructions.json (read by benchmarks/run.py for
-the README) unless --json says otherwise.
+Writes benchmarks/results/instructions.json (git-ignored) unless --json
+says otherwise; `make bench-readme` (benchmarks/report.py) turns it into
+the README's table.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import re
@@ -142,7 +144,9 @@ def main() -> None:
             f"{r['peer instructions']:>6}  {r['target']} {status}".rstrip()
         )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"n": N, "python": sys.version.split()[0], "rows": rows}, indent=1) + "\n")
+    data = {"date": dt.date.today().isoformat(), "n": N, "python": sys.version.split()[0], "rows": rows}
+    args.json.write_text(json.dumps(data, indent=1) + "\n")
+    print(f"written to {args.json} (the README is updated by `make bench-readme`)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,14 @@
 2. Runs `benchmarks/workloads.py` under both interpreters, and the Python
    peers under ours, alternating A B A B so that machine drift cancels,
    keeping each result's best time.
-3. Prints a table with ratios and the status of every speed target, writes
-   `benchmarks/results/latest.json` and `benchmarks/results/bench.png`, and
-   regenerates the README's results section from that JSON.
+3. Prints a table with ratios and the status of every speed target, and
+   writes `benchmarks/results/latest.json` and the plot
+   `benchmarks/results/bench.png` (`quick.json`, `quick.png` with --quick).
+   `benchmarks/results/` is git-ignored: a run changes no tracked file.
+   The README is not touched; `make bench-readme` (benchmarks/report.py)
+   copies the saved results into it.
 
-Usage: python benchmarks/run.py [--quick] [--rounds N] [--no-readme]
+Usage: python benchmarks/run.py [--quick] [--rounds N]
 """
 
 from __future__ import annotations
@@ -19,14 +22,13 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
+from report import RESULTS, ROOT, TIMED_NOTE, fmt_ns, plot
+
 REF_VENV = ROOT / ".venv-ref"
 REF_SPEC = "picoring==0.6.0"
 WORKLOADS = ROOT / "benchmarks" / "workloads.py"
@@ -100,13 +102,6 @@ def rust_results() -> dict[tuple[str, str], dict[str, Any]]:
     return out
 
 
-def fmt_ns(ns: float) -> str:
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
-        if ns >= scale:
-            return f"{ns / scale:,.2f} {unit}"
-    return f"{ns:,.0f} ns"
-
-
 class Targets:
     def __init__(self, best: dict[tuple[str, str], dict[str, Any]]) -> None:
         self.best = best
@@ -175,12 +170,6 @@ def evaluate(best: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]
     return t.rows
 
 
-TIMED_NOTE = (
-    "* timed on a shared machine, so within ~10% they flip between runs; the targets for these small calls "
-    "are decided by callgrind instruction counts (`make bench-instructions`, the table below)"
-)
-
-
 def print_table(best: dict[tuple[str, str], dict[str, Any]], targets: list[dict[str, Any]]) -> str:
     lines = []
     workloads = list(dict.fromkeys(w for w, _ in best))
@@ -205,91 +194,10 @@ def print_table(best: dict[tuple[str, str], dict[str, Any]], targets: list[dict[
     return text
 
 
-def plot(best: dict[tuple[str, str], dict[str, Any]], path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log("matplotlib is not installed: no plot")
-        return False
-    sizes = {"view_4KiB": 4 << 10, "view_1MiB": 1 << 20, "view_128MiB": 128 << 20}
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
-    for impl in ("picoring", "picoring 0.6.0", "copy-join", "numpy", "numpy_ringbuffer"):
-        pts = [(sizes[w], best[(w, impl)]["ns"]) for w in sizes if (w, impl) in best]
-        if pts:
-            ax1.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=impl)
-    ax1.set_xscale("log", base=2)
-    ax1.set_yscale("log")
-    ax1.set_xlabel("readable bytes (wrapped)")
-    ax1.set_ylabel("time to get them contiguous (ns)")
-    ax1.set_title("View extraction vs data size")
-    ax1.legend()
-    ax1.grid(True, which="both", alpha=0.3)
-
-    groups = ["pushpop_64B", "pushpop_4KiB", "pushpop_1MiB", "queue_64B", "stream_64KiB", "recv_64KiB", "list_get"]
-    impls = sorted({impl for (w, impl) in best if w in groups})
-    width = 0.8 / max(1, len(impls))
-    for k, impl in enumerate(impls):
-        xs, ys = [], []
-        for i, w in enumerate(groups):
-            if (w, impl) in best:
-                xs.append(i + k * width)
-                ys.append(1e9 / best[(w, impl)]["ns"])
-        ax2.bar(xs, ys, width=width, label=impl, color=plt.cm.tab20.colors[k % 20])
-    ax2.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))], groups, rotation=30, ha="right")
-    ax2.set_yscale("log")
-    ax2.set_ylabel("operations per second")
-    ax2.set_title("Throughput per workload")
-    ax2.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return True
-
-
-def readme_section(data: dict[str, Any]) -> str:
-    best = {(r["workload"], r["impl"]): r for r in data["results"]}
-    out = [
-        f"Measured by `make bench` on {data['date']} ({data['machine']}, Python {data['python']}); "
-        "times are the best of several runs, ratios are against picoring in the same run.",
-        "",
-        "| workload | picoring | picoring 0.6.0 | peers |",
-        "|---|---|---|---|",
-    ]
-    for w in dict.fromkeys(r["workload"] for r in data["results"]):
-        ours = best.get((w, "picoring")) or best.get((w, "picoring [i]")) or best.get((w, "picoring x64"))
-        ref = best.get((w, "picoring 0.6.0")) or best.get((w, "picoring .get(i) 0.6.0"))
-        peers = [
-            f"{impl} {fmt_ns(r['ns'])}"
-            for (wk, impl), r in best.items()
-            if wk == w and r is not ours and r is not ref and not impl.startswith(("picoring 0.6.0", "picoring .get"))
-        ]
-        cell = (lambda r: "-" if r is None else fmt_ns(r["ns"]) + ("" if r["ok"] else " (WRONG)"))
-        out.append(f"| {w} | {cell(ours)} | {cell(ref)} | {'; '.join(peers) or '-'} |")
-    out += ["", "| target | measured | limit | status |", "|---|---|---|---|"]
-    for t in data["targets"]:
-        v = "-" if t["value"] is None else f"{t['value']:.3f}"
-        out.append(f"| {t['target']} | {v} | {t['limit']:.4g} | {t['status']} |")
-    out += ["", TIMED_NOTE + "."]
-    return "\n".join(out)
-
-
-def update_readme(data: dict[str, Any]) -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
-    if start not in text:
-        return
-    new = f"{start}\n{readme_section(data)}\n{end}"
-    readme.write_text(re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: new, text, flags=re.S))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="one short round (for a smoke test)")
     ap.add_argument("--rounds", type=int, default=None)
-    ap.add_argument("--no-readme", action="store_true", help="do not rewrite the README section")
     args = ap.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
     best = collect(rounds, args.quick)
@@ -310,12 +218,15 @@ def main() -> None:
         "results": sorted(best.values(), key=lambda r: (r["workload"], r["impl"])),
         "targets": targets,
     }
-    name = "quick.json" if args.quick else "latest.json"
-    (RESULTS / name).write_text(json.dumps(data, indent=1) + "\n")
-    if plot(best, RESULTS / ("quick.png" if args.quick else "bench.png")):
-        log(f"plot written to {RESULTS / ('quick.png' if args.quick else 'bench.png')}")
-    if not args.quick and not args.no_readme:
-        update_readme(data)
+    stem = "quick" if args.quick else "latest"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(data, indent=1) + "\n")
+    log(f"results written to {RESULTS / f'{stem}.json'} (the README is updated by `make bench-readme`)")
+    png = RESULTS / ("quick.png" if args.quick else "bench.png")
+    try:
+        plot(data, png)
+        log(f"plot written to {png}")
+    except ImportError:
+        log("matplotlib is not installed: no plot")
     if not all(r["ok"] for r in best.values()):
         raise SystemExit("some workload produced wrong data")
 
