@@ -258,7 +258,10 @@ mod imp {
             let had_room = !reg.arenas[i].free.is_empty();
             let spare_elsewhere = reg.room.get(&s).map_or(0, Vec::len) > usize::from(had_room);
             let arena = &mut reg.arenas[i];
-            let keep = arena.shared.nslots > 1 && (arena.used > 0 || !spare_elsewhere);
+            // A lost arena (in a child of a fork) is never reused: it goes
+            // with its last ring.
+            let lost = arena.shared.lost.load(Ordering::Relaxed);
+            let keep = !lost && arena.shared.nslots > 1 && (arena.used > 0 || !spare_elsewhere);
             if keep {
                 // SAFETY: the slot's first half is a shared mapping of the
                 // arena file that its ring, now gone, was the only user of.
@@ -458,11 +461,16 @@ mod imp {
         /// Lists arena `i` among those with room, or takes it off the list.
         fn set_room(&mut self, i: usize, room: bool) {
             let shared = &*self.arenas[i].shared;
-            let list = self.room.entry(shared.slot_size).or_default();
             if room {
+                let list = self.room.entry(shared.slot_size).or_default();
                 list.push(NonNull::from(shared));
-            } else if let Some(k) = list.iter().rposition(|p| std::ptr::eq(p.as_ptr(), shared)) {
-                list.swap_remove(k);
+            } else if let Some(list) = self.room.get_mut(&shared.slot_size) {
+                if let Some(k) = list.iter().rposition(|p| std::ptr::eq(p.as_ptr(), shared)) {
+                    list.swap_remove(k);
+                }
+                if list.is_empty() {
+                    self.room.remove(&shared.slot_size);
+                }
             }
         }
 
@@ -705,6 +713,12 @@ mod imp {
                 lost[i] = true;
             }
         }
+        // Lost arenas take no new rings: off the lists of arenas with room.
+        for list in reg.room.values_mut() {
+            // SAFETY: listed arenas are registered, so alive.
+            list.retain(|p| !unsafe { p.as_ref() }.lost.load(Ordering::Relaxed));
+        }
+        reg.room.retain(|_, list| !list.is_empty());
         if let Copy::Memory(saved) = &copy {
             for (i, at, bytes) in saved {
                 let s = &reg.arenas[*i].shared;
@@ -922,6 +936,45 @@ mod tests {
             m.slot.free(true);
         }
         assert_eq!(imp::stats(size), (1, 0), "the last arena is the spare");
+    }
+
+    #[test]
+    #[cfg_attr(
+        feature = "posix-shm",
+        ignore = "the POSIX backend never packs (slot_counts_by_size checks that)"
+    )]
+    fn a_lost_arena_goes_with_its_last_ring() {
+        let size = 14 * page_size();
+        assert!(in_child(|| {
+            let mut old = map(size).unwrap();
+            // No descriptors for the fork's copy: the grandchild's arena is
+            // lost.
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: plain limit calls on this (single-threaded) child.
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+            let none = libc::rlimit { rlim_cur: 0, ..lim };
+            // SAFETY: as above.
+            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &none) };
+            let ok = in_child(|| {
+                // SAFETY: as above.
+                unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+                let mut fresh = map(size).unwrap();
+                let lost_then_new = old.slot.is_lost() && imp::stats(size) == (2, 2);
+                old.slot.free(false);
+                // The lost arena is gone, not kept as a spare, and packing
+                // goes on (its pages were never "refused" a removal).
+                let gone = imp::stats(size) == (1, 1) && imp::packing();
+                fresh.slot.free(true);
+                lost_then_new && gone
+            });
+            // SAFETY: as above.
+            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+            old.slot.free(true);
+            ok
+        }));
     }
 
     #[test]

@@ -436,7 +436,10 @@ impl PicoList {
         self.truncate(0)?;
         if let Some(p) = self.base {
             // SAFETY: the committed range is ours and holds no items now.
-            unsafe { sys::discard(p.as_ptr(), self.committed) };
+            if !unsafe { sys::discard(p.as_ptr(), self.committed) } {
+                // Decommitted (Windows): committed again as the list grows.
+                self.committed = 0;
+            }
         }
         Ok(())
     }

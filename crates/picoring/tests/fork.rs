@@ -363,6 +363,21 @@ fn rings_stop_short_of_the_mapping_limit_and_malloc_keeps_working() {
     // leaves room: allocation still works, and so do the rings made.
     // Midway, the process gets 12,000 more mappings of its own: the count
     // picoring keeps of the other mappings must catch up before the limit.
+    // One mapping per ring (65 per 64; two with the POSIX backend, which
+    // does not pack).
+    let per_64 = if picoring::backend().starts_with("posix") {
+        128
+    } else {
+        65
+    };
+    let max: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The others arrive when the rings hold 60% of the limit: past the
+    // point where picoring starts counting.
+    let others_at = max * 6 / 10 * 64 / per_64;
     let ok = in_child(|| {
         let mut rings = Vec::with_capacity(100_000);
         let mut others_added = false;
@@ -371,7 +386,7 @@ fn rings_stop_short_of_the_mapping_limit_and_malloc_keeps_working() {
                 Ok(r) => rings.push(r),
                 Err(e) => break e,
             }
-            if rings.len() == 40_000 && !others_added {
+            if rings.len() == others_at && !others_added {
                 others_added = true;
                 let page = page_size();
                 // SAFETY: a new private reservation of ours; every other
@@ -397,27 +412,16 @@ fn rings_stop_short_of_the_mapping_limit_and_malloc_keeps_working() {
                 return true; // a raised vm.max_map_count: nothing to check
             }
         };
-        let max: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
         let named = matches!(err, picoring::Error::MappingLimit { max: m, .. } if m == max);
-        // One mapping per ring (65 per 64; two with the POSIX backend,
-        // which does not pack): the rings took all that the 12,000 others
-        // and the headroom (a few thousand) left.
-        let per_64 = if picoring::backend().starts_with("posix") {
-            128
-        } else {
-            65
-        };
+        // The rings took all that the 12,000 others and the headroom (a few
+        // thousand) left.
         let many = rings.len() * per_64 / 64 + 12_000 + 4096 >= max;
-        if !(named && many) {
+        if !(named && many && others_added) {
             eprintln!("{} rings, refused with: {err}", rings.len());
         }
         let big = vec![1u8; 64 << 20];
         let usable = rings.iter_mut().take(1000).all(|r| r.push_slice(b"ok"));
-        named && many && big[big.len() - 1] == 1 && usable
+        named && many && others_added && big[big.len() - 1] == 1 && usable
     });
     assert!(ok);
 }

@@ -19,8 +19,10 @@ pub(crate) fn anon_file(size: usize) -> Result<OwnedFd> {
         )
     } as libc::c_int;
     if fd < 0 {
-        if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
-            // Kernels before 3.17 (CentOS 7's 3.10): POSIX shared memory.
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        if errno == Some(libc::ENOSYS) || errno == Some(libc::EPERM) {
+            // Kernels before 3.17 (CentOS 7's 3.10), or a seccomp filter
+            // that refuses the call: POSIX shared memory.
             return super::other_unix::anon_file(size);
         }
         return Err(Error::os("memfd_create", size));

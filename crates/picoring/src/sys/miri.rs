@@ -70,13 +70,15 @@ pub(crate) unsafe fn commit(_p: *mut u8, _len: usize) -> Result<()> {
     Ok(())
 }
 
-/// Zeroes the bytes, as dropping pages does.
+/// Zeroes the bytes, as dropping pages does; returns true (still usable).
 ///
 /// # Safety
 /// `p .. p + len` must be memory of ours that nothing still reads.
-pub(crate) unsafe fn discard(p: *mut u8, len: usize) {
+#[must_use]
+pub(crate) unsafe fn discard(p: *mut u8, len: usize) -> bool {
     // SAFETY: caller's contract.
     unsafe { std::ptr::write_bytes(p, 0, len) };
+    true
 }
 
 /// Frees an allocation made by this module.

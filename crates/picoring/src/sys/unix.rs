@@ -99,15 +99,17 @@ pub(crate) unsafe fn commit(p: *mut u8, len: usize) -> Result<()> {
 }
 
 /// Gives the memory of `len` bytes at `p` back to the OS; they read as
-/// zeros afterwards.
+/// zeros afterwards. Returns true: they stay usable.
 ///
 /// # Safety
 /// `p .. p + len` must be committed private anonymous memory of ours that
 /// nothing still needs.
-pub(crate) unsafe fn discard(p: *mut u8, len: usize) {
+#[must_use]
+pub(crate) unsafe fn discard(p: *mut u8, len: usize) -> bool {
     // SAFETY: caller's contract; MADV_DONTNEED on private anonymous memory
     // only drops pages, which read back as zeros.
     unsafe { libc::madvise(p.cast(), len, libc::MADV_DONTNEED) };
+    true
 }
 
 /// Unmaps `len` bytes at `p`.
@@ -164,7 +166,56 @@ pub(crate) fn file_size_limit() -> usize {
     usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX)
 }
 
+/// Writes all of `data` to `fd` (a file of ours at least `offset +
+/// data.len()` bytes long) at `offset`.
+///
+/// The POSIX backend writes through a shared mapping of the file: macOS
+/// refuses `write` and `pwrite` on shared-memory objects (`ENOTSUP`),
+/// which can only be mapped.
+#[cfg(not(all(
+    any(target_os = "linux", target_os = "android"),
+    not(feature = "posix-shm")
+)))]
+pub(crate) fn write_at(fd: &OwnedFd, data: &[u8], offset: usize) -> Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let page = page_size();
+    let start = offset / page * page;
+    let len = offset + data.len() - start;
+    // SAFETY: a new shared mapping of our own file at an address the
+    // kernel chooses; it overlaps nothing.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            start as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(Error::os("mmap (fork copy)", data.len()));
+    }
+    // SAFETY: the mapping holds `len` bytes, `offset - start + data.len()
+    // = len`; `data` is other memory.
+    unsafe {
+        ptr::copy_nonoverlapping(
+            data.as_ptr(),
+            p.cast::<u8>().add(offset - start),
+            data.len(),
+        );
+        libc::munmap(p, len);
+    }
+    Ok(())
+}
+
 /// Writes all of `data` to `fd` at `offset`.
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    not(feature = "posix-shm")
+))]
 pub(crate) fn write_at(fd: &OwnedFd, mut data: &[u8], mut offset: usize) -> Result<()> {
     while !data.is_empty() {
         // SAFETY: `data` is a live slice of `data.len()` readable bytes.

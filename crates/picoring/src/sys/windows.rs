@@ -32,8 +32,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, GetLastError, ERROR_COMMITMENT_LIMIT, ERROR_INVALID_PARAMETER,
-    ERROR_NOT_ENOUGH_MEMORY, ERROR_OUTOFMEMORY, HANDLE, INVALID_HANDLE_VALUE,
+    CloseHandle, GetLastError, ERROR_COMMITMENT_LIMIT, ERROR_NOT_ENOUGH_MEMORY, ERROR_OUTOFMEMORY,
+    HANDLE, INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
 use windows_sys::Win32::System::Memory::{
@@ -202,14 +202,19 @@ impl Drop for Section {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::cell::Cell;
 
-    /// Makes mirrors use the reserve-free-map method even where
-    /// placeholders work.
-    pub(crate) static FORCE_FALLBACK: AtomicBool = AtomicBool::new(false);
-    /// The next this many attempts of the reserve-free-map method find
-    /// their range taken (as if by another thread) right after freeing it.
-    pub(crate) static STEAL: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        /// Makes this thread's mirrors use the reserve-free-map method even
+        /// where placeholders work (without deciding the process's method).
+        pub(crate) static FORCE_FALLBACK: Cell<bool> = const { Cell::new(false) };
+        /// This thread's next this many attempts of the reserve-free-map
+        /// method find their range taken (as if by another thread) right
+        /// after freeing it.
+        pub(crate) static STEAL: Cell<usize> = const { Cell::new(0) };
+        /// The addresses those attempts tried, to check they were freed.
+        pub(crate) static TRIED: Cell<Vec<usize>> = const { Cell::new(Vec::new()) };
+    }
 }
 
 /// Maps a mirror of `size` bytes (a multiple of [`page_size`]): two views
@@ -221,22 +226,25 @@ pub(crate) fn map_mirror(size: usize) -> Result<NonNull<u8>> {
     })?;
     let section = Section::new(size)?;
     #[cfg(test)]
-    let forced = testing::FORCE_FALLBACK.load(Ordering::Relaxed);
+    let forced = testing::FORCE_FALLBACK.get();
     #[cfg(not(test))]
     let forced = false;
-    if !forced && METHOD.load(Ordering::Relaxed) != FALLBACK {
+    if forced {
+        return map_reserve_free(&section, size, total);
+    }
+    let method = METHOD.load(Ordering::Relaxed);
+    if method != FALLBACK {
         if let Some(api) = placeholder_api() {
             match map_with_placeholders(api, &section, size, total) {
                 Ok(p) => {
                     METHOD.store(PLACEHOLDER, Ordering::Relaxed);
                     return Ok(p);
                 }
-                // Refused flags (before 1803, wine): the other method, from
-                // now on.
-                Err(e) if e.raw_os_error() == Some(ERROR_INVALID_PARAMETER as i32) => {
-                    METHOD.store(FALLBACK, Ordering::Relaxed);
-                }
-                Err(e) => return Err(e),
+                Err(e) if method == PLACEHOLDER || e.is_out_of_memory() => return Err(e),
+                // The first mirror's placeholders refused (wine says error
+                // 87; other systems may say otherwise) for a reason other
+                // than memory: the other method, from now on.
+                Err(_) => METHOD.store(FALLBACK, Ordering::Relaxed),
             }
         } else {
             METHOD.store(FALLBACK, Ordering::Relaxed);
@@ -322,6 +330,10 @@ fn map_with_placeholders(
 }
 
 fn map_reserve_free(section: &Section, size: usize, total: usize) -> Result<NonNull<u8>> {
+    // The system hands every thread the same lowest free range: threads of
+    // ours that map at once would take each other's, so one at a time.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut last = None;
     for _ in 0..FALLBACK_ATTEMPTS {
         // Find a free range of both halves by reserving it ...
@@ -335,7 +347,7 @@ fn map_reserve_free(section: &Section, size: usize, total: usize) -> Result<NonN
         unsafe { VirtualFree(p, 0, MEM_RELEASE) };
         let p = p.cast::<u8>();
         #[cfg(test)]
-        let stolen = steal_for_test(p.wrapping_add(size));
+        let stolen = steal_for_test(p, size);
         let result = map_views_at(section, p, size);
         #[cfg(test)]
         if let Some(s) = stolen {
@@ -344,7 +356,6 @@ fn map_reserve_free(section: &Section, size: usize, total: usize) -> Result<NonN
         }
         match result {
             Ok(()) => {
-                METHOD.store(FALLBACK, Ordering::Relaxed);
                 return NonNull::new(p).ok_or_else(|| Error::os("MapViewOfFileEx", total));
             }
             Err(e) => last = Some(e),
@@ -353,17 +364,29 @@ fn map_reserve_free(section: &Section, size: usize, total: usize) -> Result<NonN
     Err(last.unwrap_or_else(|| Error::os("MapViewOfFileEx (mirror)", total)))
 }
 
-/// Takes the range at `at` (as another thread might) if the test asked.
+/// Takes the second half of the range at `p` (as another thread might) if
+/// the test asked, and notes `p`.
 #[cfg(test)]
-fn steal_for_test(at: *mut u8) -> Option<*mut c_void> {
-    let take = testing::STEAL
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-        .is_ok();
-    if !take {
+fn steal_for_test(p: *mut u8, size: usize) -> Option<*mut c_void> {
+    let left = testing::STEAL.get();
+    if left == 0 {
         return None;
     }
+    testing::STEAL.set(left - 1);
+    testing::TRIED.with(|t| {
+        let mut v = t.take();
+        v.push(p as usize);
+        t.set(v);
+    });
     // SAFETY: a reservation of one granule at a free address, or nothing.
-    let s = unsafe { VirtualAlloc(at.cast(), page_size(), MEM_RESERVE, PAGE_NOACCESS) };
+    let s = unsafe {
+        VirtualAlloc(
+            p.wrapping_add(size).cast(),
+            page_size(),
+            MEM_RESERVE,
+            PAGE_NOACCESS,
+        )
+    };
     (!s.is_null()).then_some(s)
 }
 
@@ -445,21 +468,20 @@ pub(crate) unsafe fn commit(p: *mut u8, len: usize) -> Result<()> {
     Ok(())
 }
 
-/// Gives the memory of `len` committed bytes at `p` back to the OS; they
-/// read as zeros afterwards.
+/// Gives the memory of `len` committed bytes at `p` back to the OS
+/// (decommits them: no memory, no commit charge). Returns false: the range
+/// is reserved only now, to be committed again before use (committing
+/// again here could fail at the commit limit, with nowhere to say so).
 ///
 /// # Safety
 /// `p .. p + len` must be committed memory of ours that nothing needs.
-pub(crate) unsafe fn discard(p: *mut u8, len: usize) {
-    if len == 0 {
-        return;
+#[must_use]
+pub(crate) unsafe fn discard(p: *mut u8, len: usize) -> bool {
+    if len > 0 {
+        // SAFETY: caller's contract: decommitting only drops the pages.
+        unsafe { VirtualFree(p.cast(), len, MEM_DECOMMIT) };
     }
-    // SAFETY: caller's contract: decommit frees the pages, commit gives
-    // the range back as fresh zero pages (which take memory when touched).
-    unsafe {
-        VirtualFree(p.cast(), len, MEM_DECOMMIT);
-        VirtualAlloc(p.cast(), len, MEM_COMMIT, PAGE_READWRITE);
-    }
+    false
 }
 
 /// Releases the reservation at `p` (of `_len` bytes: Windows releases a
@@ -486,10 +508,8 @@ pub(crate) unsafe fn remap_move(_p: *mut u8, _old: usize, _new: usize) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
-
-    /// Tests that change the method or the steal counter run one at a time.
-    static SERIAL: Mutex<()> = Mutex::new(());
+    use std::mem::size_of;
+    use windows_sys::Win32::System::Memory::{VirtualQuery, MEMORY_BASIC_INFORMATION, MEM_FREE};
 
     /// Wine has `wine_get_version` in its ntdll; Windows does not.
     fn under_wine() -> bool {
@@ -501,25 +521,57 @@ mod tests {
     }
 
     fn check_mirror(p: NonNull<u8>, size: usize) {
-        // SAFETY: `p` is a fresh mirror of `size` bytes, used by no one else.
+        let p = p.as_ptr();
+        // SAFETY: `p` is a fresh mirror of `size` bytes, used by no one
+        // else; volatile, so that the compiler assumes nothing about the
+        // two addresses of one byte.
         unsafe {
-            let a = std::slice::from_raw_parts_mut(p.as_ptr(), 2 * size);
-            a[size - 1] = 0xab;
-            a[0] = 0x11;
-            assert_eq!(a[2 * size - 1], 0xab, "the second half mirrors the first");
-            a[size + 5] = 0x77;
+            p.add(size - 1).write_volatile(0xab);
+            p.write_volatile(0x11);
             assert_eq!(
-                a[5], 0x77,
+                p.add(2 * size - 1).read_volatile(),
+                0xab,
+                "the second half mirrors the first"
+            );
+            p.add(size + 5).write_volatile(0x77);
+            assert_eq!(
+                p.add(5).read_volatile(),
+                0x77,
                 "writes through the second half show in the first"
             );
-            assert_eq!(a[size], 0x11);
-            unmap_mirror(p.as_ptr(), size);
+            assert_eq!(p.add(size).read_volatile(), 0x11);
+            unmap_mirror(p, size);
         }
+    }
+
+    /// True if nothing at all is mapped or reserved at `p`.
+    fn is_free(p: usize) -> bool {
+        let mut info = MEMORY_BASIC_INFORMATION::default();
+        // SAFETY: VirtualQuery only fills `info` about our address space.
+        let n = unsafe {
+            VirtualQuery(
+                p as *const c_void,
+                &mut info,
+                size_of::<MEMORY_BASIC_INFORMATION>(),
+            )
+        };
+        n != 0 && info.State == MEM_FREE
+    }
+
+    /// Runs `f` with this thread's mirrors forced onto the reserve-free-map
+    /// path and `steal` attempts losing their range; returns its result,
+    /// the steals left and the addresses tried.
+    fn forced<R>(steal: usize, f: impl FnOnce() -> R) -> (R, usize, Vec<usize>) {
+        testing::FORCE_FALLBACK.set(true);
+        testing::STEAL.set(steal);
+        let r = f();
+        testing::FORCE_FALLBACK.set(false);
+        let left = testing::STEAL.replace(0);
+        (r, left, testing::TRIED.take())
     }
 
     #[test]
     fn the_expected_method_maps_mirrors() {
-        let _s = SERIAL.lock().unwrap();
         let size = page_size();
         check_mirror(map_mirror(size).unwrap(), size);
         let method = mirror_method().unwrap();
@@ -544,48 +596,88 @@ mod tests {
         assert_eq!(page_size(), 64 * 1024);
         assert_eq!(crate::page_size(), 64 * 1024);
         // A 5 GiB mirror (more than u32 can say): the section is 64-bit
-        // sized, and both views are reserved but never touched whole.
-        let _s = SERIAL.lock().unwrap();
+        // sized; only a few bytes of it are touched.
         let size = 5usize << 30;
         match map_mirror(size) {
             Ok(p) => check_mirror(p, size),
             // A machine with a small pagefile may refuse the commit charge,
-            // but it must say so with the size asked for.
+            // and only that.
             Err(e) => {
-                assert!(e.to_string().contains(&size.to_string()), "{e}");
+                assert!(e.is_out_of_memory(), "{e}");
+                assert!(e.to_string().contains("CreateFileMappingW"), "{e}");
             }
         }
     }
 
     #[test]
     fn fallback_retries_when_another_thread_takes_the_range() {
-        let _s = SERIAL.lock().unwrap();
         let size = 4 * page_size();
-        testing::FORCE_FALLBACK.store(true, Ordering::Relaxed);
-        testing::STEAL.store(3, Ordering::Relaxed);
-        let r = map_mirror(size);
-        let left = testing::STEAL.swap(0, Ordering::Relaxed);
-        testing::FORCE_FALLBACK.store(false, Ordering::Relaxed);
-        assert_eq!(left, 0, "three attempts lost their range");
-        check_mirror(r.unwrap(), size);
+        let (r, left, tried) = forced(3, || map_mirror(size));
+        assert_eq!(
+            (left, tried.len()),
+            (0, 3),
+            "three attempts lost their range"
+        );
+        let p = r.unwrap();
+        check_mirror(p, size);
+        // What the lost attempts mapped was given back (unless the
+        // successful attempt reused the range).
+        for at in tried {
+            if at != p.as_ptr() as usize {
+                assert!(is_free(at), "an attempt's view at {at:#x} was left mapped");
+            }
+        }
     }
 
     #[test]
     fn fallback_gives_up_after_a_bounded_number_of_attempts() {
-        let _s = SERIAL.lock().unwrap();
         let size = 4 * page_size();
-        testing::FORCE_FALLBACK.store(true, Ordering::Relaxed);
-        testing::STEAL.store(FALLBACK_ATTEMPTS, Ordering::Relaxed);
-        let r = map_mirror(size);
-        let left = testing::STEAL.swap(0, Ordering::Relaxed);
-        testing::FORCE_FALLBACK.store(false, Ordering::Relaxed);
-        assert_eq!(left, 0, "every attempt was made");
+        let (r, left, tried) = forced(FALLBACK_ATTEMPTS, || map_mirror(size));
+        assert_eq!(
+            (left, tried.len()),
+            (0, FALLBACK_ATTEMPTS),
+            "every attempt was made"
+        );
         let e = r.expect_err("every attempt lost its range");
         let msg = e.to_string();
         assert!(msg.contains("MapViewOfFileEx"), "{msg}");
         assert!(msg.contains(&size.to_string()), "{msg}");
+        for at in tried {
+            assert!(is_free(at), "an attempt's view at {at:#x} was left mapped");
+        }
         // And the next mirror works again.
+        let (r, _, _) = forced(0, || map_mirror(size));
+        check_mirror(r.unwrap(), size);
+    }
+
+    #[test]
+    fn forced_fallback_leaves_the_method_alone() {
+        let size = page_size();
         check_mirror(map_mirror(size).unwrap(), size);
+        let before = mirror_method();
+        let (r, _, _) = forced(0, || map_mirror(size));
+        check_mirror(r.unwrap(), size);
+        assert_eq!(mirror_method(), before);
+    }
+
+    #[test]
+    fn threads_mapping_at_once_all_get_mirrors() {
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    (0..200)
+                        .map(|_| {
+                            forced(0, || map_mirror(page_size()))
+                                .0
+                                .map(|p| check_mirror(p, page_size()))
+                        })
+                        .filter(Result::is_err)
+                        .count()
+                })
+            })
+            .collect();
+        let failed: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(failed, 0, "mirrors refused while other threads mapped");
     }
 
     #[test]
@@ -596,7 +688,8 @@ mod tests {
         unsafe {
             commit(p.as_ptr(), 2 * page_size()).unwrap();
             *p.as_ptr() = 9;
-            discard(p.as_ptr(), 2 * page_size());
+            assert!(!discard(p.as_ptr(), 2 * page_size()), "decommitted");
+            commit(p.as_ptr(), page_size()).unwrap();
             assert_eq!(*p.as_ptr(), 0, "discarded bytes read as zeros");
             *p.as_ptr() = 1;
             unmap(p.as_ptr(), len);
