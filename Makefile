@@ -116,12 +116,12 @@ $(VENV)/.bench-stamp: requirements-bench.txt $(VENV)/.stamp
 	touch $@
 
 .PHONY: bench-rust
-bench-rust: ## criterion: the core beside VecDeque, ringbuf and rtrb
+bench-rust: ## criterion: the core beside VecDeque, ringbuf and rtrb; the spsc channel beside rtrb, ringbuf, crossbeam and std::sync::mpsc
 	mkdir -p target
 	rm -rf target/criterion
 	set -o pipefail; cd benchmarks/rust && CRITERION_HOME=$(CURDIR)/target/criterion \
-		cargo bench --target-dir $(CURDIR)/target/bench --bench peers 2>&1 \
-		| tee $(CURDIR)/target/bench-rust.log | grep -E '^(push_pop|view)/|time:|panicked'
+		cargo bench --target-dir $(CURDIR)/target/bench --bench peers --bench spsc 2>&1 \
+		| tee $(CURDIR)/target/bench-rust.log | grep -E '^(push_pop|view|spsc_single|spsc_batch64)/|time:|thrpt:|panicked'
 
 
 .PHONY: bench-python

@@ -99,6 +99,12 @@ def rust_results() -> dict[tuple[str, str], dict[str, Any]]:
         ns = json.loads(est.read_text())["mean"]["point_estimate"]
         workload = f"rust_{group}_{size}"
         out[(workload, impl)] = {"workload": workload, "impl": impl, "ns": ns, "ok": True}
+    # The two-thread channel groups (benches/spsc.rs): group/impl, no size.
+    for est in sorted(CRITERION.glob("spsc_*/*/new/estimates.json")):
+        group, impl = est.parts[-4], est.parts[-3]
+        ns = json.loads(est.read_text())["mean"]["point_estimate"]
+        workload = f"rust_{group}_1Mi"
+        out[(workload, impl)] = {"workload": workload, "impl": impl, "ns": ns, "ok": True}
     return out
 
 
@@ -151,6 +157,8 @@ def evaluate(best: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]
         peers = [x for x in (t.ns(w, "ringbuf"), t.ns(w, "rtrb")) if x is not None]
         ours = t.ns(w, "picoring")
         t.add(f"Rust {size} push+pop / best of ringbuf, rtrb", None if ours is None or not peers else ours / min(peers), 1.0, "lower")
+    t.add("Rust spsc, 2 threads, single items: rtrb's time / ours", t.ratio(("rust_spsc_single_1Mi", "rtrb"), ("rust_spsc_single_1Mi", "picoring")), 1.0, "higher")
+    t.add("Rust spsc, 2 threads, chunks of 64: rtrb's time / ours", t.ratio(("rust_spsc_batch64_1Mi", "rtrb chunks"), ("rust_spsc_batch64_1Mi", "picoring")), 1.2, "higher")
     t.add("Rust view 128 MiB / view 4 KiB", t.ratio(("rust_view_128MiB", "picoring x64"), ("rust_view_4KiB", "picoring x64")), 1.1, "lower")
     t.add("fork, 1 GiB ring with 5 B live / fork, no ring", t.ratio(("fork_1GiB_ring", p), ("fork_1GiB_ring", "no ring")), 1.5, "lower")
     t.add("latest(1024) of 16 Mi / of 4 Ki items", t.ratio(("latest1024_16Mi", p), ("latest1024_4Ki", p)), 1.2, "lower")

@@ -51,6 +51,7 @@ mod mirror;
 mod pins;
 mod queue;
 mod ring;
+pub mod spsc;
 mod stream;
 mod sys;
 mod typed;
