@@ -49,6 +49,7 @@ mod fork;
 mod list;
 mod mirror;
 mod pins;
+pub mod pipe;
 mod queue;
 mod ring;
 pub mod spsc;
