@@ -72,12 +72,15 @@ pub(crate) use imp::install;
 
 #[cfg(all(unix, not(miri)))]
 mod imp {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Once;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     use crate::arena;
 
-    static INSTALL: Once = Once::new();
+    /// `pid << 2 | phase`: phase 0 not installed, 1 being installed by the
+    /// thread of process `pid`, 2 installed.
+    pub(super) static INSTALL: AtomicU64 = AtomicU64::new(0);
+    const INSTALLING: u64 = 1;
+    const INSTALLED: u64 = 2;
 
     /// Live [`ForkHold`](super::ForkHold)s.
     static HOLDS: AtomicUsize = AtomicUsize::new(0);
@@ -85,12 +88,49 @@ mod imp {
     static FORKING: AtomicUsize = AtomicUsize::new(0);
 
     /// Installs the fork handlers (once per process).
+    ///
+    /// Not a `Once`: a process forked while another thread was installing
+    /// would inherit a `Once` that never completes, and hang on its first
+    /// ring. Here a child that finds the installation in progress by a
+    /// thread of another process (its parent) knows the handlers are not
+    /// registered in it (had they been, the child handler would have marked
+    /// them installed) and installs them itself.
+    #[inline]
     pub(crate) fn install() {
-        INSTALL.call_once(|| {
-            // SAFETY: the three handlers are `extern "C" fn()` that live for
-            // the whole program.
-            unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
-        });
+        if INSTALL.load(Ordering::Acquire) & 3 != INSTALLED {
+            install_slow();
+        }
+    }
+
+    #[cold]
+    fn install_slow() {
+        let pid = u64::from(std::process::id());
+        loop {
+            let state = INSTALL.load(Ordering::Acquire);
+            match state & 3 {
+                INSTALLED => return,
+                INSTALLING if state >> 2 == pid => std::thread::yield_now(),
+                // Not installed, or left half-done by a thread of the
+                // parent process: ours to do.
+                _ => {
+                    if INSTALL
+                        .compare_exchange(
+                            state,
+                            pid << 2 | INSTALLING,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        )
+                        .is_ok()
+                    {
+                        // SAFETY: the three handlers are `extern "C" fn()`
+                        // that live for the whole program.
+                        unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+                        INSTALL.store(INSTALLED, Ordering::Release);
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     // `hold` and `prepare` each announce themselves, then check for the
@@ -128,10 +168,46 @@ mod imp {
     }
 
     extern "C" fn child() {
+        // The handlers run, so they are registered in this process.
+        INSTALL.store(INSTALLED, Ordering::Release);
         arena::after_fork_child();
         // Only this thread exists in the child: no hold is live, and forks
         // that other threads of the parent had started are not ours.
         HOLDS.store(0, Ordering::SeqCst);
         FORKING.store(0, Ordering::SeqCst);
+    }
+}
+
+#[cfg(all(test, unix, not(miri)))]
+mod tests {
+    use super::imp::{install, INSTALL};
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn a_child_left_with_a_half_done_installation_installs_itself() {
+        install();
+        // SAFETY: the child only stores an atomic, installs the handlers
+        // (which must not wait for a thread it does not have) and exits;
+        // alarm() ends it if it hangs.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: alarm and _exit are async-signal-safe.
+            unsafe { libc::alarm(10) };
+            // As if a thread of the parent was installing at the fork.
+            // SAFETY: getppid has no preconditions.
+            let parent = u64::from(unsafe { libc::getppid() } as u32);
+            INSTALL.store(parent << 2 | 1, Ordering::Release);
+            install();
+            let done = INSTALL.load(Ordering::Acquire) & 3 == 2;
+            // SAFETY: as above.
+            unsafe { libc::_exit(if done { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the child hung or failed: status {status:#x}"
+        );
     }
 }
