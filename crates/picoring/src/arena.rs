@@ -315,13 +315,20 @@ mod imp {
         if !cfg!(any(target_os = "linux", target_os = "android")) {
             return Ok(());
         }
-        static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-        let max = *MAX.get_or_init(|| {
-            std::fs::read_to_string("/proc/sys/vm/max_map_count")
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(65_530)
-        });
+        // Read once and kept; not a OnceLock, whose initialisation a
+        // child of a fork could inherit half-done (and wait for ever).
+        static MAX: AtomicUsize = AtomicUsize::new(0);
+        let max = match MAX.load(Ordering::Relaxed) {
+            0 => {
+                let m = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(65_530);
+                MAX.store(m, Ordering::Relaxed);
+                m
+            }
+            m => m,
+        };
         let ours = reg.mappings;
         let needed = mappings_of(nslots);
         if !worth_counting(ours, needed, max) {
