@@ -20,6 +20,10 @@ use crate::error::{Error, Result};
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A new anonymous file of `size` zero bytes with no name left behind.
+///
+/// ```text
+/// "/pr" pid "." counter "." nanoseconds, each in hex: at most 29 bytes
+/// ```
 pub(crate) fn anon_file(size: usize) -> Result<OwnedFd> {
     for _ in 0..64 {
         let nanos = std::time::SystemTime::now()
@@ -27,8 +31,9 @@ pub(crate) fn anon_file(size: usize) -> Result<OwnedFd> {
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        // Short: macOS limits these names to 31 bytes.
-        let name = format!("/pr{:x}.{:x}.{:x}\0", std::process::id(), n, nanos);
+        // Short: macOS limits these names to 31 bytes. At most 3 + 8 + 1 +
+        // 8 + 1 + 8 = 29 here (a repeat is refused by O_EXCL and retried).
+        let name = shm_name(std::process::id(), n as u32, nanos);
         // SAFETY: `name` is NUL-terminated; flags and mode are valid.
         let fd = unsafe {
             libc::shm_open(
@@ -71,6 +76,12 @@ pub(crate) fn anon_file(size: usize) -> Result<OwnedFd> {
 /// one copy.
 pub(crate) const CAN_REMAP: bool = false;
 
+/// The object's name, NUL-terminated: at most 3 + 8 + 1 + 8 + 1 + 8 = 29
+/// bytes before the NUL (macOS allows 31).
+fn shm_name(pid: u32, n: u32, nanos: u32) -> String {
+    format!("/pr{pid:x}.{n:x}.{nanos:x}\0")
+}
+
 /// No `mremap` here: growth that would move is refused.
 ///
 /// # Safety
@@ -79,4 +90,14 @@ pub(crate) unsafe fn remap_move(_p: *mut u8, _old: usize, _new: usize) -> Result
     Err(Error::Unsupported {
         what: "moving a list reservation (mremap)",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_fit_in_macos_31_bytes() {
+        let name = super::shm_name(u32::MAX, u32::MAX, 999_999_999);
+        assert!(name.ends_with('\0'));
+        assert!(name.len() - 1 <= 31, "{name}: {} bytes", name.len() - 1);
+    }
 }
