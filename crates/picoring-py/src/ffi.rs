@@ -500,10 +500,10 @@ unsafe extern "C" fn no_new(
 }
 
 unsafe extern "C" fn tp_dealloc<T: Class>(obj: *mut ffi::PyObject) {
+    // The value is dropped once, then the memory is freed with the type's
+    // `tp_free`, then the reference the instance held on its heap type.
     // SAFETY: CPython deallocates an instance of `T` (refcount 0, GIL
-    // held): its value is dropped once, then the memory is freed with the
-    // type's `tp_free`, then the reference the instance held on its (heap)
-    // type is dropped.
+    // held), once.
     unsafe {
         let ty = ffi::Py_TYPE(obj);
         let py = Python::assume_attached();
@@ -662,10 +662,10 @@ unsafe extern "C" fn bf_releasebuffer<T: Class>(
     obj: *mut ffi::PyObject,
     view: *mut ffi::Py_buffer,
 ) {
-    // SAFETY: as in `mp_length`; CPython hands back, once, a view that
-    // `bf_getbuffer` filled: the token stored in it is turned back once.
     // For a typed export, `internal` is the box `bf_getbuffer` made (an
     // object's layout never changes), freed here, once.
+    // SAFETY: as in `mp_length`; CPython hands back, once, a view that
+    // `bf_getbuffer` filled: the token stored in it is turned back once.
     let (py, s, token) = unsafe {
         let py = Python::assume_attached();
         let s = slf::<T>(py, &obj);

@@ -422,9 +422,9 @@ mod imp {
     struct Registry {
         /// Every arena, in no order (removal swaps the last one in).
         arenas: Vec<Arena>,
-        /// For each slot size, the arenas with a free slot (lost ones
-        /// included: [`Registry::with_room`] drops those when it meets them).
-        /// An arena is listed here exactly when its `free` is not empty.
+        /// For each slot size, the arenas with a free slot: an arena is
+        /// listed here exactly when its `free` is not empty and it is not
+        /// lost (`after_fork_child` takes lost ones off; they take no ring).
         room: BTreeMap<usize, Vec<NonNull<Shared>>>,
         /// Mappings the arenas hold, all together.
         mappings: usize,
@@ -482,17 +482,15 @@ mod imp {
         }
 
         /// An arena of slots of `size` bytes with a free slot, if any.
-        fn with_room(&mut self, size: usize) -> Option<usize> {
-            let list = self.room.get_mut(&size)?;
-            while let Some(p) = list.last() {
-                // SAFETY: listed arenas are registered, so alive.
-                let shared = unsafe { p.as_ref() };
-                if !shared.lost.load(Ordering::Relaxed) {
-                    return Some(shared.at.load(Ordering::Relaxed));
-                }
-                list.pop();
-            }
-            None
+        fn with_room(&self, size: usize) -> Option<usize> {
+            let p = self.room.get(&size)?.last()?;
+            // SAFETY: listed arenas are registered, so alive.
+            let shared = unsafe { p.as_ref() };
+            debug_assert!(
+                !shared.lost.load(Ordering::Relaxed),
+                "lost arenas are never listed"
+            );
+            Some(shared.at.load(Ordering::Relaxed))
         }
     }
 

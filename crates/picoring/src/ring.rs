@@ -153,10 +153,10 @@ impl WriteChunk<'_> {
 impl std::ops::Deref for WriteChunk<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: the chunk is the open grant: `len` bytes of the ring's
-        // free space that nothing else reads or writes while the ring is
-        // mutably borrowed by the chunk; its bytes are initialised (the
-        // memory starts zeroed).
+        // The chunk is the open grant: `len` bytes of the ring's free space,
+        // initialised (the memory starts zeroed).
+        // SAFETY: nothing else reads or writes them while the chunk
+        // mutably borrows the ring.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }

@@ -34,9 +34,9 @@
 //! (consumer), so the other side sees the items, or the slots free, whole.
 //!
 //! Items are `Copy`: nothing needs dropping, and a consumer can read them
-//! in place. After `fork()`, a child does not get a copy of a channel's
-//! items (threads do not survive a fork): its channels read zeros, in
-//! memory of its own.
+//! in place. After `fork()`, a child's channels are memory of its own
+//! (G6), but it does not get a copy of their items (threads do not
+//! survive a fork): they read zeros there.
 
 use std::marker::PhantomData;
 use std::mem::{size_of, MaybeUninit};
@@ -66,12 +66,6 @@ struct Shared {
     tail: CachePadded<AtomicUsize>,
     /// `2n` items of address space: the memory, then its mirror.
     buf: MirrorBuf,
-}
-
-impl Shared {
-    fn buf(&self) -> &MirrorBuf {
-        &self.buf
-    }
 }
 
 /// `i` (less than `2n`) back inside `0 .. n`.
@@ -217,7 +211,7 @@ impl<T: Copy> Producer<T> {
         // SAFETY: slot `i` is free (the consumer has released it: acquire
         // load of `tail`) and inside the memory; only this end writes.
         unsafe { self.base.add(i).write(value) };
-        self.shared.buf().sync(i * size_of::<T>(), size_of::<T>());
+        self.shared.buf.sync(i * size_of::<T>(), size_of::<T>());
         self.publish(1);
         Ok(())
     }
@@ -231,9 +225,7 @@ impl<T: Copy> Producer<T> {
             // mirror: `k <= capacity <= n`), so the copy stays in the
             // mapping; `items` is a different allocation.
             unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), self.base.add(i), k) };
-            self.shared
-                .buf()
-                .sync(i * size_of::<T>(), k * size_of::<T>());
+            self.shared.buf.sync(i * size_of::<T>(), k * size_of::<T>());
             self.publish(k);
         }
         k
@@ -331,7 +323,7 @@ impl<T: Copy> WriteChunk<'_, T> {
         assert!(n <= self.len, "commit({n}) of a chunk of {}", self.len);
         self.producer
             .shared
-            .buf()
+            .buf
             .sync(self.index * size_of::<T>(), n * size_of::<T>());
         self.producer.publish(n);
     }
@@ -616,6 +608,42 @@ mod tests {
                 assert_eq!(&out[..r], &want[..]);
             }
         }
+    }
+
+    #[test]
+    #[cfg(all(unix, not(miri)))]
+    fn a_forked_child_writes_only_its_own_copy() {
+        // G6: the channel's memory is a shared file mapping; a child must
+        // not write into the parent's.
+        let (mut tx, mut rx) = channel::<u32>(64).unwrap();
+        assert_eq!(tx.write(&[1, 2, 3]), 3);
+        // SAFETY: the child only uses the channel's memory and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // Walk the child's positions around the whole memory, over the
+            // slots where the parent's items are.
+            let mut out = [0u32; 60];
+            for _ in 0..2 * tx.n / 60 + 1 {
+                rx.read(&mut out);
+                tx.write(&[9; 60]);
+            }
+            // SAFETY: _exit is always safe in the child.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        let mut out = [0u32; 64];
+        assert_eq!(rx.read(&mut out), 3);
+        assert_eq!(
+            &out[..3],
+            &[1, 2, 3],
+            "the child's writes reached the parent"
+        );
+        assert_eq!(tx.write(&[4; 64]), 64);
+        assert_eq!(rx.read(&mut out), 64);
+        assert!(out.iter().all(|&v| v == 4));
     }
 
     #[test]

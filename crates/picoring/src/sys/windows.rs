@@ -430,11 +430,11 @@ pub(crate) unsafe fn unmap_mirror(p: *mut u8, size: usize) {
     for at in [p, p.wrapping_add(size)] {
         // SAFETY: caller's contract: a view of ours.
         let ok = unsafe { UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: at.cast() }) };
-        debug_assert!(ok != 0, "UnmapViewOfFile failed: {}", unsafe_last_error());
+        debug_assert!(ok != 0, "UnmapViewOfFile failed: {}", last_error());
     }
 }
 
-fn unsafe_last_error() -> u32 {
+fn last_error() -> u32 {
     // SAFETY: reads the calling thread's last error.
     unsafe { GetLastError() }
 }
@@ -492,7 +492,7 @@ pub(crate) unsafe fn discard(p: *mut u8, len: usize) -> bool {
 pub(crate) unsafe fn unmap(p: *mut u8, _len: usize) {
     // SAFETY: caller's contract.
     let ok = unsafe { VirtualFree(p.cast(), 0, MEM_RELEASE) };
-    debug_assert!(ok != 0, "VirtualFree failed: {}", unsafe_last_error());
+    debug_assert!(ok != 0, "VirtualFree failed: {}", last_error());
 }
 
 /// There is no `mremap`: growth that would move copies instead.
