@@ -172,6 +172,9 @@ def evaluate(best: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]
     t.add("asyncio 1 MiB frames: speed-up over StreamReader", t.ratio(("asyncio_frames_1MiB", sr), ("asyncio_frames_1MiB", p)), 2.0, "higher")
     t.add("asyncio 64 B readline / StreamReader's", t.ratio(("asyncio_lines_64B", p), ("asyncio_lines_64B", sr)), 1.0, "lower")
     t.add("recv_into 64 KiB / recv + bytearray", t.ratio(("recv_64KiB", p), ("recv_64KiB", "recv+bytearray")), 1.0, "lower")
+    for label, limit in (("64KiB", 3.0), ("1KiB", 2.0)):
+        w = f"threads_{label}"
+        t.add(f"pipe between threads, {label} messages: os.pipe's time / ours", t.ratio((w, "os.pipe"), (w, p)), limit, "higher")
     grow = best.get(("list_growth_50M", p))
     t.add("list RSS / data", None if grow is None else grow["ram"] / grow["items"], 1.05, "lower")
     t.add("lst[i] / bytearray[i]", t.ratio(("list_get", "picoring [i]"), ("list_get", "bytearray[i]")), 1.5, "lower")

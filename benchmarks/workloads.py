@@ -449,6 +449,101 @@ def recv_peers() -> None:
         emit("recv_64KiB", "recv+bytearray", per_op(op, repeat=3), ok)
 
 
+# --- pipes between threads ----------------------------------------------------------
+# One producer thread writes `count` messages of `size` bytes; the main thread
+# reads them, one message per read (readinto a buffer of that size), and
+# checks the first and last byte of each. Time per message, wall clock.
+PIPE_RUNS = {"1KiB": (KiB, 200_000), "64KiB": (64 * KiB, 8_000)}
+
+
+def pipe_transfer(impl: str, label: str, start: Callable[[list[bytes]], tuple[Callable[[Any], int], Callable[[], None]]]) -> None:
+    size, count = PIPE_RUNS[label]
+    if QUICK:
+        count //= 10
+    msgs = [pattern(size, seed) for seed in range(1, 9)]
+    best, ok = float("inf"), True
+    for _ in range(2 if QUICK else 3):
+        read_into, finish = start([msgs[i % 8] for i in range(count)])
+        buf = bytearray(size)
+        view = memoryview(buf)
+        t = time.perf_counter_ns()
+        for i in range(count):
+            got = 0
+            while got < size:
+                n = read_into(view[got:] if got else buf)
+                if n == 0:
+                    raise SystemExit(f"{impl}: EOF after {i} messages")
+                got += n
+            want = msgs[i % 8]
+            ok = ok and buf[0] == want[0] and buf[-1] == want[-1]
+        best = min(best, (time.perf_counter_ns() - t) / count)
+        finish()
+    emit(f"threads_{label}", impl, best, ok, MB_s=round(size / best * 1e3, 1))
+
+
+def writer_thread(send: Callable[[bytes], Any], done: Callable[[], None], msgs: list[bytes]) -> Callable[[], None]:
+    import threading
+
+    def run() -> None:
+        for m in msgs:
+            send(m)
+        done()
+
+    th = threading.Thread(target=run)
+    th.start()
+    return th.join
+
+
+def pipes_picoring(picoring: Any) -> None:
+    if not hasattr(picoring, "pipe"):
+        return  # 0.6.0 has no pipe
+    for label in PIPE_RUNS:
+
+        def start(msgs: list[bytes]) -> tuple[Callable[[Any], int], Callable[[], None]]:
+            w, r = picoring.pipe(MiB)
+            join = writer_thread(w.write, w.close, msgs)
+            return r.readinto, join
+
+        pipe_transfer("picoring", label, start)
+
+
+def pipes_peers() -> None:
+    import queue
+
+    for label in PIPE_RUNS:
+
+        def start_os(msgs: list[bytes]) -> tuple[Callable[[Any], int], Callable[[], None]]:
+            rfd, wfd = os.pipe()
+
+            def send(m: bytes) -> None:
+                view = memoryview(m)
+                while view:  # a blocking pipe writes all at once; in case of a signal
+                    view = view[os.write(wfd, view) :]
+
+            join = writer_thread(send, lambda: os.close(wfd), msgs)
+            return lambda b: os.readv(rfd, [b]), lambda: (join(), os.close(rfd))[0]
+
+        def start_sock(msgs: list[bytes]) -> tuple[Callable[[Any], int], Callable[[], None]]:
+            a, b = socket.socketpair()
+            join = writer_thread(a.sendall, a.close, msgs)
+            return b.recv_into, lambda: (join(), b.close())[0]
+
+        def start_queue(msgs: list[bytes]) -> tuple[Callable[[Any], int], Callable[[], None]]:
+            q: queue.Queue[bytes] = queue.Queue(maxsize=max(1, MiB // len(msgs[0])))
+            join = writer_thread(q.put, lambda: None, msgs)
+
+            def get_into(b: Any) -> int:
+                m = q.get()  # one whole message per get
+                b[: len(m)] = m
+                return len(m)
+
+            return get_into, join
+
+        pipe_transfer("os.pipe", label, start_os)
+        pipe_transfer("socketpair", label, start_sock)
+        pipe_transfer("queue.Queue", label, start_queue)
+
+
 # --- physical limits -----------------------------------------------------------------
 
 
@@ -684,13 +779,13 @@ def main() -> None:
 
         for fn in (
             view_picoring, pushpop_picoring, queue_picoring, stream_picoring, calls_picoring,
-            list_picoring, recv_picoring, fork_picoring, typed_picoring,
+            list_picoring, recv_picoring, fork_picoring, typed_picoring, pipes_picoring,
         ):  # fmt: skip
             fn(picoring)
     else:
         for fn2 in (
             limits, view_peers, pushpop_peers, queue_peers, stream_peers, calls_peers,
-            list_peers, recv_peers, typed_peers,
+            list_peers, recv_peers, typed_peers, pipes_peers,
         ):  # fmt: skip
             fn2()
     if os.environ.get("WORKLOADS_SUMMARY"):

@@ -13,9 +13,12 @@ from ._picoring import (
     PicoQueueByte,
     PicoRing,
     PicoRingByte,
+    PipeReader,
+    PipeWriter,
     ReadView,
     WritableView,
     __version__,
+    pipe,
 )
 
 __all__ = [
@@ -27,7 +30,10 @@ __all__ = [
     "PicoQueueByte",
     "PicoRing",
     "PicoRingByte",
+    "PipeReader",
+    "PipeWriter",
     "ReadView",
     "WritableView",
     "__version__",
+    "pipe",
 ]

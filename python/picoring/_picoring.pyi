@@ -18,6 +18,9 @@ __all__ = [
     "__version__",
     "MAX_CAPACITY",
     "PAGE_SIZE",
+    "PipeWriter",
+    "PipeReader",
+    "pipe",
 ]
 
 __version__: str
@@ -283,5 +286,68 @@ class ReadView:
     """Items of a PicoRing shown read-only (`memoryview.obj` of latest(n) and ring[i])."""
 
     def __new__(cls) -> NoReturn: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __release_buffer__(self, buffer: memoryview, /) -> None: ...
+
+def pipe(capacity: SupportsIndex) -> tuple[PipeWriter, PipeReader]:
+    """A blocking byte pipe of `capacity` bytes between threads, as (writer, reader)."""
+
+@final
+class PipeWriter:
+    """The writing end of a pipe: write() blocks while the pipe is full until all of its data is written."""
+
+    def __new__(cls) -> NoReturn: ...
+    @property
+    def closed(self) -> bool:
+        """True after close()."""
+    def write(self, data: Buffer, timeout: float | None = None) -> int:
+        """Write all of `data`, waiting while the pipe is full; return len(data) in bytes.
+
+        Raises TimeoutError when `timeout` seconds pass first and BrokenPipeError once the
+        reader is closed; the bytes written before stay written (the error's `written`).
+        """
+    def close(self) -> None:
+        """End the stream: the reader reads what was written, then EOF (b'')."""
+    def capacity(self) -> int:
+        """The most bytes the pipe holds."""
+    def free(self) -> int:
+        """Bytes a write could take now without waiting."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> bool: ...
+
+@final
+class PipeReader:
+    """The reading end of a pipe: reads block while it is empty; b'' is EOF."""
+
+    def __new__(cls) -> NoReturn: ...
+    @property
+    def closed(self) -> bool:
+        """True after close()."""
+    def read(self, n: SupportsIndex | None = -1, timeout: float | None = None) -> bytes:
+        """Up to `n` bytes (everything readable for a negative n or None), waiting while empty; b'' at EOF."""
+    def readinto(self, buffer: Buffer, timeout: float | None = None) -> int:
+        """Move up to len(buffer) bytes into `buffer`, waiting while empty; return how many (0 at EOF)."""
+    def get_readable_view(self, timeout: float | None = None) -> memoryview:
+        """Wait until bytes are readable, then a read-only memoryview of all of them, in place; empty at EOF."""
+    def advance_tail(self, n: SupportsIndex) -> None:
+        """Consume `n` readable bytes."""
+    def close(self) -> None:
+        """Stop reading: the writer's next write raises BrokenPipeError."""
+    def capacity(self) -> int:
+        """The most bytes the pipe holds."""
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[bytes]: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> bool: ...
     def __buffer__(self, flags: int, /) -> memoryview: ...
     def __release_buffer__(self, buffer: memoryview, /) -> None: ...

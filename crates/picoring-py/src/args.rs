@@ -6,25 +6,24 @@
 //! `TypeError` naming the argument. Messages quote the value passed, even
 //! beyond 64 bits.
 
-use std::ffi::CStr;
-
 use picoring::{Error, MAX_CAPACITY};
 use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt};
 
-use crate::ffi::{self, Params};
+use crate::ffi;
 
 macro_rules! params {
     ($($(#[$doc:meta])* $ty:ident = [$($name:literal),*], required $req:literal;)*) => {$(
         $(#[$doc])*
         pub(crate) struct $ty;
-        impl Params for $ty {
-            const NAMES: &'static [&'static CStr] = &[$($name),*];
+        impl $crate::ffi::Params for $ty {
+            const NAMES: &'static [&'static std::ffi::CStr] = &[$($name),*];
             const REQUIRED: usize = $req;
         }
     )*};
 }
+pub(crate) use params;
 
 params! {
     /// `()`.

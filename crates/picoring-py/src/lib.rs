@@ -2,7 +2,8 @@
 //!
 //! One file per Python class, each a thin wrapper over one core type:
 //! `ring` (`Ring`), `queue` (`Queue`), `stream` (`ByteStream`), `list`
-//! (`PicoList`), `typed` (`TypedRing`); `ringlike` holds what the three ring classes share,
+//! (`PicoList`), `typed` (`TypedRing`), `pipe` (`pipe::PipeWriter` and
+//! `pipe::PipeReader`, made by `picoring.pipe`); `ringlike` holds what the three ring classes share,
 //! written once, and `views` the object behind writable views. Around
 //! them: `args` (argument conversion), `errors` (core errors as Python
 //! exceptions), `lock` (each object's lock), `subscript` (`obj[key]`), and
@@ -15,6 +16,7 @@ mod errors;
 mod ffi;
 mod list;
 mod lock;
+mod pipe;
 mod queue;
 mod ring;
 mod ringlike;
@@ -35,6 +37,9 @@ fn _picoring(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ffi::add_class::<typed::PicoRing>(m)?;
     ffi::add_class::<typed::ItemArray>(m)?;
     ffi::add_class::<views::ReadView>(m)?;
+    ffi::add_class::<pipe::PipeWriter>(m)?;
+    ffi::add_class::<pipe::PipeReader>(m)?;
+    m.add_function(wrap_pyfunction!(pipe::pipe, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_CAPACITY", picoring::MAX_CAPACITY)?;
     m.add("PAGE_SIZE", picoring::page_size())?;

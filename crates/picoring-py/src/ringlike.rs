@@ -141,6 +141,14 @@ impl Memory {
         }
     }
 
+    /// The `len` bytes at `base`.
+    pub(crate) fn at(base: *const u8, len: usize) -> Memory {
+        Memory {
+            base: base as usize,
+            len,
+        }
+    }
+
     /// True if the `len` bytes at `p` touch the memory.
     #[inline(always)]
     pub(crate) fn overlaps(&self, p: *const u8, len: usize) -> bool {

@@ -103,6 +103,11 @@ impl Inner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn memory(&self) -> (*const u8, usize) {
+        let g = self.lock();
+        (g.ring.memory_start(), 2 * g.ring.memory_len())
+    }
+
     /// Waits on `cv` until `done(state)`, the deadline, or `poll` says
     /// stop; returns the guard and whether `done` holds.
     fn wait_until<'a>(
@@ -240,6 +245,40 @@ impl PipeWriter {
         }
     }
 
+    /// Writes what fits of `data` now, without waiting; returns how many
+    /// bytes that was (0 when the pipe is full).
+    ///
+    /// # Errors
+    /// [`PipeError::Closed`] (`done: 0`) once either end is closed.
+    pub fn write_now(&self, data: &[u8]) -> std::result::Result<usize, PipeError> {
+        let mut g = self.inner.lock();
+        if g.reader_closed || g.writer_closed {
+            return Err(PipeError::Closed { done: 0 });
+        }
+        let n = g.ring.push_partial(data);
+        drop(g);
+        if n > 0 {
+            self.inner.readable.notify_one();
+        }
+        Ok(n)
+    }
+
+    /// True once this end is closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.lock().writer_closed
+    }
+
+    /// Bytes a write could take now without waiting.
+    pub fn free(&self) -> usize {
+        self.inner.lock().ring.free()
+    }
+
+    /// Where the ring's memory starts and how many bytes its two mappings
+    /// span (fixed for the pipe's life), for overlap checks.
+    pub fn memory(&self) -> (*const u8, usize) {
+        self.inner.memory()
+    }
+
     /// Ends the stream: the reader gets what was written, then EOF.
     pub fn close(&self) {
         self.inner.lock().writer_closed = true;
@@ -270,7 +309,75 @@ pub struct PipeReader {
 }
 
 impl PipeReader {
-    /// Waits until bytes are there (or EOF); returns how many are.
+    /// Waits until bytes are readable or the stream has ended; returns how
+    /// many are readable (0: EOF, the writer closed and everything read,
+    /// or this end closed).
+    ///
+    /// # Errors
+    /// As [`PipeReader::read`].
+    pub fn wait(
+        &self,
+        timeout: Option<Duration>,
+        poll: Poll<'_>,
+    ) -> std::result::Result<usize, PipeError> {
+        let g = self.wait_readable(timeout, poll)?;
+        Ok(if g.reader_closed { 0 } else { g.ring.len() })
+    }
+
+    /// Moves up to `out.len()` readable bytes into `out` now, without
+    /// waiting; returns how many (0 when none are readable or this end is
+    /// closed).
+    pub fn read_now(&self, out: &mut [u8]) -> usize {
+        self.take_now(|ring| ring.pop_into(out))
+    }
+
+    /// As [`PipeReader::read_now`], into memory not yet initialised: the
+    /// first bytes of `out`, as many as returned, are initialised after.
+    pub fn read_now_uninit(&self, out: &mut [std::mem::MaybeUninit<u8>]) -> usize {
+        self.take_now(|ring| ring.pop_into_uninit(out))
+    }
+
+    fn take_now(&self, pop: impl FnOnce(&mut Ring) -> usize) -> usize {
+        let mut g = self.inner.lock();
+        if g.reader_closed {
+            return 0;
+        }
+        let n = pop(&mut g.ring);
+        drop(g);
+        if n > 0 {
+            self.inner.writable.notify_one();
+        }
+        n
+    }
+
+    /// Exports everything readable now (perhaps nothing), as
+    /// [`PipeReader::export_readable`] does after its wait.
+    pub fn export_now(&self) -> ReadExport {
+        self.inner.lock().ring.export_readable()
+    }
+
+    /// True once the writer is closed (its bytes may still be readable).
+    pub fn is_writer_closed(&self) -> bool {
+        self.inner.lock().writer_closed
+    }
+
+    /// True once this end is closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.lock().reader_closed
+    }
+
+    /// Bytes the pipe holds at most.
+    pub fn capacity(&self) -> usize {
+        self.inner.lock().ring.capacity()
+    }
+
+    /// Where the ring's memory starts and how many bytes its two mappings
+    /// span (fixed for the pipe's life), for overlap checks.
+    pub fn memory(&self) -> (*const u8, usize) {
+        self.inner.memory()
+    }
+
+    /// Waits until bytes are there (or EOF).
     fn wait_readable(
         &self,
         timeout: Option<Duration>,

@@ -1,0 +1,558 @@
+//! `PipeWriter` and `PipeReader`: the two ends of a blocking byte pipe
+//! (`picoring.pipe`), thin classes over the core's `pipe` module.
+//!
+//! Every wait happens with the GIL released (a condition-variable wait in
+//! the core), and wakes every `picoring::pipe::POLL` to take the GIL and
+//! look for a signal, so that Ctrl-C interrupts it with KeyboardInterrupt.
+//! Copies of at least `GIL_FREE_COPY` bytes run without the GIL too.
+
+use std::time::{Duration, Instant};
+
+use picoring::pipe::{PipeError, PipeReader as CoreReader, PipeWriter as CoreWriter};
+use picoring::ReadExport;
+use pyo3::exceptions::{PyBrokenPipeError, PyTimeoutError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyFloat, PyTuple};
+
+use crate::args::{self, type_name};
+use crate::errors::to_py;
+use crate::ffi::{self, noargs, with_args, Args, BytesArg, Class, Method, Ret, Slf, Slots};
+use crate::ffi::{TypeCell, WritableArg};
+use crate::lock::GIL_FREE_COPY;
+use crate::ringlike::{self as rl, Memory};
+use crate::stream::ExitArgs;
+
+/// The writing end of a pipe.
+pub(crate) struct PipeWriter {
+    end: CoreWriter,
+    memory: Memory,
+}
+
+/// The reading end of a pipe.
+pub(crate) struct PipeReader {
+    end: CoreReader,
+}
+
+static WRITER: TypeCell = TypeCell::new();
+static READER: TypeCell = TypeCell::new();
+
+args::params! {
+    /// `(data, timeout=None)`.
+    DataTimeout = [c"data", c"timeout"], required 1;
+    /// `(n=-1, timeout=None)`.
+    NTimeout = [c"n", c"timeout"], required 0;
+    /// `(buffer, timeout=None)`.
+    BufferTimeout = [c"buffer", c"timeout"], required 1;
+    /// `(timeout=None)`.
+    Timeout = [c"timeout"], required 0;
+}
+
+/// `picoring.pipe(capacity)`: a new pipe, as `(writer, reader)`.
+#[pyfunction]
+#[pyo3(signature = (capacity))]
+pub(crate) fn pipe<'py>(
+    py: Python<'py>,
+    capacity: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let capacity = args::capacity(capacity)?;
+    let (w, r) = picoring::pipe::pipe(capacity).map_err(to_py)?;
+    let (base, len) = w.memory();
+    let writer = PipeWriter {
+        end: w,
+        memory: Memory::at(base, len),
+    };
+    let writer = ffi::new_instance(py, writer).map_err(|(e, _)| e)?;
+    let reader = ffi::new_instance(py, PipeReader { end: r }).map_err(|(e, _)| e)?;
+    PyTuple::new(py, [writer, reader])
+}
+
+// --- timeouts and waits ---------------------------------------------------------
+
+/// A `timeout` argument: `None` (wait for ever) or seconds, at least 0.
+fn timeout(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
+    let Some(o) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    let secs: f64 = match o.cast::<PyFloat>() {
+        Ok(f) => f.value(),
+        Err(_) => o.extract::<f64>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "timeout must be a number of seconds or None, not {}",
+                type_name(o)
+            ))
+        })?,
+    };
+    if secs.is_nan() || secs < 0.0 {
+        let given = o.repr().map_or_else(|_| secs.to_string(), |r| r.to_string());
+        return Err(PyValueError::new_err(format!(
+            "timeout must be a number of seconds >= 0 or None, got {given}"
+        )));
+    }
+    // Longer than a Duration holds: for ever.
+    Ok(Duration::try_from_secs_f64(secs).ok())
+}
+
+/// When a call with this timeout must be done by (`None`: never).
+struct Deadline {
+    at: Option<Instant>,
+    timeout: Option<Duration>,
+}
+
+impl Deadline {
+    fn new(timeout: Option<Duration>) -> Deadline {
+        Deadline {
+            at: timeout.and_then(|t| Instant::now().checked_add(t)),
+            timeout,
+        }
+    }
+
+    /// The time left (zero once past), `None` for no deadline.
+    fn left(&self) -> Option<Duration> {
+        self.at.map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    fn secs(&self) -> f64 {
+        self.timeout.map_or(f64::INFINITY, |t| t.as_secs_f64())
+    }
+}
+
+/// Runs the blocking `f` with the GIL released, handing it a poll that
+/// takes the GIL and runs the signal handlers: an exception from one
+/// (KeyboardInterrupt) stops the wait and is raised here.
+fn blocking<R: Send>(
+    py: Python<'_>,
+    f: impl FnOnce(picoring::pipe::Poll<'_>) -> Result<R, PipeError> + Send,
+) -> PyResult<Result<R, PipeError>> {
+    let mut raised: Option<PyErr> = None;
+    let r = py.detach(|| {
+        let mut poll = || {
+            Python::attach(|py| match py.check_signals() {
+                Ok(()) => true,
+                Err(e) => {
+                    raised = Some(e);
+                    false
+                }
+            })
+        };
+        f(Some(&mut poll))
+    });
+    match raised {
+        Some(e) => Err(e),
+        None => Ok(r),
+    }
+}
+
+/// An OSError subclass with `written` set to the bytes written first.
+fn with_written(py: Python<'_>, err: PyErr, written: usize) -> PyErr {
+    // The attribute is a convenience: the message says it too.
+    let _ = err.value(py).setattr("written", written);
+    err
+}
+
+fn closed_error(class: &str) -> PyErr {
+    PyValueError::new_err(format!("I/O operation on a closed {class}"))
+}
+
+// --- the writer -------------------------------------------------------------------
+
+impl Class for PipeWriter {
+    const NAME: &'static std::ffi::CStr = c"picoring._picoring.PipeWriter";
+    const DOC: &'static std::ffi::CStr = c"The writing end of a pipe made by picoring.pipe(): \
+        write() blocks while the pipe is full until all of its data is written.";
+    type New = args::NoParams;
+    type Export = ();
+    const NEW: Option<fn(Python<'_>, &Args<'_, '_>) -> PyResult<Self>> = None;
+    const SLOTS: Slots<Self> = Slots {
+        repr: Some(writer_repr),
+        getters: &[(c"closed", writer_closed, c"True after close().")],
+        ..Slots::NONE
+    };
+    fn cell() -> &'static TypeCell {
+        &WRITER
+    }
+    fn methods() -> Vec<Method> {
+        type T = PipeWriter;
+        vec![
+            with_args::<T, DataTimeout, _>(
+                c"write",
+                c"write($self, data, timeout=None)\n--\n\n\
+                Write all of `data` (any C-contiguous buffer), waiting while the pipe is full; \
+                return len(data) in bytes. Raises TimeoutError when `timeout` seconds pass first \
+                and BrokenPipeError once the reader is closed; the bytes written before stay \
+                written (the error's `written` says how many).",
+                write,
+            ),
+            noargs::<T, _>(
+                c"close",
+                c"close($self, /)\n--\n\n\
+                End the stream: the reader reads what was written, then EOF (b'').",
+                writer_close,
+            ),
+            noargs::<T, _>(
+                c"capacity",
+                c"capacity($self, /)\n--\n\nThe most bytes the pipe holds.",
+                writer_capacity,
+            ),
+            noargs::<T, _>(
+                c"free",
+                c"free($self, /)\n--\n\nBytes a write could take now without waiting.",
+                writer_free,
+            ),
+            noargs::<T, _>(c"__enter__", c"__enter__($self, /)\n--\n\n", writer_enter),
+            with_args::<T, ExitArgs, _>(
+                c"__exit__",
+                c"__exit__($self, exc_type=None, exc_value=None, traceback=None)\n--\n\n",
+                writer_exit,
+            ),
+        ]
+    }
+}
+
+fn write<'py>(s: Slf<'_, 'py, PipeWriter>, a: &Args<'_, 'py>) -> Ret<'py> {
+    let py = s.py();
+    let data = BytesArg::new(rl::arg(a, 0), "data")?;
+    let deadline = Deadline::new(timeout(a[1])?);
+    if s.end.is_closed() {
+        return Err(closed_error("PipeWriter"));
+    }
+    // A view of this pipe's own bytes is copied first: the core never
+    // copies from memory it writes.
+    let bytes = data.as_slice();
+    let owned;
+    let bytes = if s.memory.overlaps(bytes.as_ptr(), bytes.len()) {
+        owned = bytes.to_vec();
+        &owned[..]
+    } else {
+        bytes
+    };
+    let total = bytes.len();
+    // What fits now, with the GIL held: most small writes end here.
+    let mut done = 0;
+    if total < GIL_FREE_COPY {
+        done = match s.end.write_now(bytes) {
+            Ok(n) => n,
+            Err(e) => return Err(write_error(s, e, 0, total, &deadline)),
+        };
+        if done == total {
+            return Ok(args::usize_obj(py, total));
+        }
+    }
+    let rest = &bytes[done..];
+    let end = &s.end;
+    match blocking(py, |poll| end.write(rest, deadline.left(), poll))? {
+        Ok(_) => Ok(args::usize_obj(py, total)),
+        Err(e) => Err(write_error(s, e, done, total, &deadline)),
+    }
+}
+
+fn write_error(
+    s: Slf<'_, '_, PipeWriter>,
+    e: PipeError,
+    before: usize,
+    total: usize,
+    deadline: &Deadline,
+) -> PyErr {
+    let written = before + e.done();
+    match e {
+        PipeError::Closed { .. } if s.end.is_closed() => closed_error("PipeWriter"),
+        PipeError::Closed { .. } => with_written(
+            s.py(),
+            PyBrokenPipeError::new_err((
+                32,
+                format!(
+                    "the pipe's reader is closed: {written} of {total} bytes were written before"
+                ),
+            )),
+            written,
+        ),
+        PipeError::TimedOut { .. } | PipeError::Interrupted { .. } => with_written(
+            s.py(),
+            PyTimeoutError::new_err(format!(
+                "timed out after {} s with {written} of {total} bytes written (they stay written)",
+                deadline.secs()
+            )),
+            written,
+        ),
+    }
+}
+
+fn writer_close<'py>(s: Slf<'_, 'py, PipeWriter>) -> Ret<'py> {
+    s.end.close();
+    Ok(args::none(s.py()))
+}
+
+fn writer_closed<'py>(s: Slf<'_, 'py, PipeWriter>) -> Ret<'py> {
+    Ok(args::boolean(s.py(), s.end.is_closed()))
+}
+
+fn writer_capacity<'py>(s: Slf<'_, 'py, PipeWriter>) -> Ret<'py> {
+    Ok(args::usize_obj(s.py(), s.end.capacity()))
+}
+
+fn writer_free<'py>(s: Slf<'_, 'py, PipeWriter>) -> Ret<'py> {
+    Ok(args::usize_obj(s.py(), s.end.free()))
+}
+
+fn writer_enter<'py>(s: Slf<'_, 'py, PipeWriter>) -> Ret<'py> {
+    if s.end.is_closed() {
+        return Err(closed_error("PipeWriter"));
+    }
+    Ok(s.obj().clone())
+}
+
+fn writer_exit<'py>(s: Slf<'_, 'py, PipeWriter>, _a: &Args<'_, 'py>) -> Ret<'py> {
+    s.end.close();
+    Ok(args::boolean(s.py(), false))
+}
+
+fn writer_repr(s: Slf<'_, '_, PipeWriter>) -> String {
+    let state = if s.end.is_closed() {
+        "closed".to_string()
+    } else if s.end.is_broken() {
+        "reader closed".to_string()
+    } else {
+        format!("free={}", s.end.free())
+    };
+    format!("<PipeWriter capacity={}, {state}>", s.end.capacity())
+}
+
+// --- the reader -------------------------------------------------------------------
+
+impl Class for PipeReader {
+    const NAME: &'static std::ffi::CStr = c"picoring._picoring.PipeReader";
+    const DOC: &'static std::ffi::CStr = c"The reading end of a pipe made by picoring.pipe(): \
+        reads block while the pipe is empty; b'' is EOF (the writer closed and everything read). \
+        Iterating yields chunks until EOF.";
+    type New = args::NoParams;
+    type Export = ReadExport;
+    const NEW: Option<fn(Python<'_>, &Args<'_, '_>) -> PyResult<Self>> = None;
+    const SLOTS: Slots<Self> = Slots {
+        len: Some(reader_len),
+        repr: Some(reader_repr),
+        iter: Some(reader_iter),
+        buffer: Some(ffi::Buffer {
+            export: reader_export,
+            release: reader_release,
+        }),
+        getters: &[(c"closed", reader_closed, c"True after close().")],
+        ..Slots::NONE
+    };
+    fn cell() -> &'static TypeCell {
+        &READER
+    }
+    fn methods() -> Vec<Method> {
+        type T = PipeReader;
+        vec![
+            with_args::<T, NTimeout, _>(
+                c"read",
+                c"read($self, n=-1, timeout=None)\n--\n\n\
+                Up to `n` bytes (everything readable for a negative n or None), waiting while the \
+                pipe is empty; b'' at EOF. Raises TimeoutError when `timeout` seconds pass with \
+                nothing readable.",
+                read,
+            ),
+            with_args::<T, BufferTimeout, _>(
+                c"readinto",
+                c"readinto($self, buffer, timeout=None)\n--\n\n\
+                Move up to len(buffer) bytes into the writable `buffer`, waiting while the pipe is \
+                empty; return how many (0 at EOF).",
+                readinto,
+            ),
+            with_args::<T, Timeout, _>(
+                c"get_readable_view",
+                c"get_readable_view($self, timeout=None)\n--\n\n\
+                Wait until bytes are readable, then a read-only memoryview of all of them, in \
+                place (no copy); empty at EOF. The writer cannot overwrite them while the view is \
+                alive; consume them with advance_tail(n).",
+                get_readable_view,
+            ),
+            with_args::<T, args::N, _>(
+                c"advance_tail",
+                c"advance_tail($self, n)\n--\n\n\
+                Consume `n` readable bytes (after reading them through a view).",
+                advance_tail,
+            ),
+            noargs::<T, _>(
+                c"close",
+                c"close($self, /)\n--\n\n\
+                Stop reading: the writer's next write raises BrokenPipeError.",
+                reader_close,
+            ),
+            noargs::<T, _>(
+                c"capacity",
+                c"capacity($self, /)\n--\n\nThe most bytes the pipe holds.",
+                reader_capacity,
+            ),
+            noargs::<T, _>(c"__enter__", c"__enter__($self, /)\n--\n\n", reader_enter),
+            with_args::<T, ExitArgs, _>(
+                c"__exit__",
+                c"__exit__($self, exc_type=None, exc_value=None, traceback=None)\n--\n\n",
+                reader_exit,
+            ),
+        ]
+    }
+}
+
+/// Waits, with the GIL released, until bytes are readable or EOF; false
+/// for EOF.
+fn wait_readable(s: Slf<'_, '_, PipeReader>, deadline: &Deadline) -> PyResult<bool> {
+    let end = &s.end;
+    match blocking(s.py(), |poll| end.wait(deadline.left(), poll))? {
+        Ok(n) => Ok(n > 0),
+        Err(_) => Err(PyTimeoutError::new_err(format!(
+            "nothing to read within {} s",
+            deadline.secs()
+        ))),
+    }
+}
+
+fn read<'py>(s: Slf<'_, 'py, PipeReader>, a: &Args<'_, 'py>) -> Ret<'py> {
+    let py = s.py();
+    let want = args::io_count(a[0], "n")?.unwrap_or(usize::MAX);
+    let deadline = Deadline::new(timeout(a[1])?);
+    if s.end.is_closed() {
+        return Err(closed_error("PipeReader"));
+    }
+    if want == 0 {
+        return Ok(PyBytes::new(py, b"").into_any());
+    }
+    loop {
+        let k = want.min(s.end.len());
+        if k > 0 {
+            let end = &s.end;
+            let out = ffi::bytes_filled(py, k, |buf| {
+                Ok(if k >= GIL_FREE_COPY {
+                    py.detach(|| end.read_now_uninit(buf))
+                } else {
+                    end.read_now_uninit(buf)
+                })
+            })?;
+            // Empty only if another thread read them first: wait again.
+            if !out.as_bytes().is_empty() {
+                return Ok(out.into_any());
+            }
+        }
+        if !wait_readable(s, &deadline)? {
+            return Ok(PyBytes::new(py, b"").into_any());
+        }
+    }
+}
+
+fn readinto<'py>(s: Slf<'_, 'py, PipeReader>, a: &Args<'_, 'py>) -> Ret<'py> {
+    let py = s.py();
+    let mut buf = WritableArg::new(rl::arg(a, 0), "buffer")?;
+    let deadline = Deadline::new(timeout(a[1])?);
+    if s.end.is_closed() {
+        return Err(closed_error("PipeReader"));
+    }
+    let out = buf.as_mut_slice();
+    if out.is_empty() {
+        return Ok(args::usize_obj(py, 0));
+    }
+    loop {
+        let n = if out.len().min(s.end.len()) >= GIL_FREE_COPY {
+            let end = &s.end;
+            let out = &mut *out;
+            py.detach(|| end.read_now(out))
+        } else {
+            s.end.read_now(out)
+        };
+        if n > 0 {
+            return Ok(args::usize_obj(py, n));
+        }
+        if !wait_readable(s, &deadline)? {
+            return Ok(args::usize_obj(py, 0));
+        }
+    }
+}
+
+fn get_readable_view<'py>(s: Slf<'_, 'py, PipeReader>, a: &Args<'_, 'py>) -> Ret<'py> {
+    let deadline = Deadline::new(timeout(a[0])?);
+    if s.end.is_closed() {
+        return Err(closed_error("PipeReader"));
+    }
+    if s.end.is_empty() {
+        wait_readable(s, &deadline)?;
+    }
+    Ok(ffi::memoryview(s.obj())?.into_any())
+}
+
+fn advance_tail<'py>(s: Slf<'_, 'py, PipeReader>, a: &Args<'_, 'py>) -> Ret<'py> {
+    let n = args::count(rl::arg(a, 0), "n")?;
+    if s.end.is_closed() {
+        return Err(closed_error("PipeReader"));
+    }
+    s.end
+        .advance_tail(n.n)
+        .map_err(|e| args::with_count(e, &n))?;
+    Ok(args::none(s.py()))
+}
+
+fn reader_export(
+    s: Slf<'_, '_, PipeReader>,
+    _flags: std::ffi::c_int,
+) -> PyResult<ffi::Exported<ReadExport>> {
+    if s.end.is_closed() {
+        return Err(closed_error("PipeReader"));
+    }
+    let e = s.end.export_now();
+    Ok(ffi::Exported {
+        ptr: e.as_ptr().cast_mut(),
+        len: e.len(),
+        readonly: true,
+        token: e,
+    })
+}
+
+fn reader_release(s: Slf<'_, '_, PipeReader>, e: ReadExport) {
+    s.end.release(e);
+}
+
+fn reader_len(s: Slf<'_, '_, PipeReader>) -> PyResult<usize> {
+    Ok(s.end.len())
+}
+
+fn reader_close<'py>(s: Slf<'_, 'py, PipeReader>) -> Ret<'py> {
+    s.end.close();
+    Ok(args::none(s.py()))
+}
+
+fn reader_closed<'py>(s: Slf<'_, 'py, PipeReader>) -> Ret<'py> {
+    Ok(args::boolean(s.py(), s.end.is_closed()))
+}
+
+fn reader_capacity<'py>(s: Slf<'_, 'py, PipeReader>) -> Ret<'py> {
+    Ok(args::usize_obj(s.py(), s.end.capacity()))
+}
+
+fn reader_enter<'py>(s: Slf<'_, 'py, PipeReader>) -> Ret<'py> {
+    if s.end.is_closed() {
+        return Err(closed_error("PipeReader"));
+    }
+    Ok(s.obj().clone())
+}
+
+fn reader_exit<'py>(s: Slf<'_, 'py, PipeReader>, _a: &Args<'_, 'py>) -> Ret<'py> {
+    s.end.close();
+    Ok(args::boolean(s.py(), false))
+}
+
+/// `iter(reader)`: chunks until EOF (`iter(reader.read, b"")`).
+fn reader_iter<'py>(s: Slf<'_, 'py, PipeReader>) -> Ret<'py> {
+    let py = s.py();
+    let read = s.obj().getattr("read")?;
+    py.import("builtins")?
+        .getattr("iter")?
+        .call1((read, PyBytes::new(py, b"")))
+}
+
+fn reader_repr(s: Slf<'_, '_, PipeReader>) -> String {
+    let state = if s.end.is_closed() {
+        "closed".to_string()
+    } else if s.end.is_writer_closed() {
+        format!("len={}, writer closed", s.end.len())
+    } else {
+        format!("len={}", s.end.len())
+    };
+    format!("<PipeReader capacity={}, {state}>", s.end.capacity())
+}
