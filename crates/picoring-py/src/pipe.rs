@@ -83,7 +83,9 @@ fn timeout(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
         })?,
     };
     if secs.is_nan() || secs < 0.0 {
-        let given = o.repr().map_or_else(|_| secs.to_string(), |r| r.to_string());
+        let given = o
+            .repr()
+            .map_or_else(|_| secs.to_string(), |r| r.to_string());
         return Err(PyValueError::new_err(format!(
             "timeout must be a number of seconds >= 0 or None, got {given}"
         )));
