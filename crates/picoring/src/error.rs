@@ -84,6 +84,11 @@ pub enum Error {
     /// The memory of a ring could not be made private to this process
     /// after `fork()`; the ring is unusable in the child.
     LostAtFork,
+    /// A file opened as a shared pipe is not one.
+    NotASharedPipe {
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// `Result` with [`Error`].
@@ -184,6 +189,7 @@ impl fmt::Display for Error {
                 "this ring's memory could not be copied for the child process at fork(); \
                  it is unusable here"
             ),
+            Error::NotASharedPipe { reason } => write!(f, "not a shared pipe: {reason}"),
         }
     }
 }

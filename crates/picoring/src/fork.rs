@@ -70,6 +70,24 @@ impl Drop for ForkHold {
 #[cfg(all(unix, not(miri)))]
 pub(crate) use imp::install;
 
+/// Installs the fork handlers, which count forks (see [`generation`]).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) fn install_handlers() {
+    #[cfg(all(unix, not(miri)))]
+    imp::install();
+}
+
+/// How many forks this process has seen, as parent or child, since the
+/// handlers were installed: a change tells an object shared with other
+/// processes that it may now be used in a new one.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) fn generation() -> u64 {
+    #[cfg(all(unix, not(miri)))]
+    return imp::FORKS.load(std::sync::atomic::Ordering::SeqCst);
+    #[cfg(not(all(unix, not(miri))))]
+    0
+}
+
 #[cfg(all(unix, not(miri)))]
 mod imp {
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -86,6 +104,8 @@ mod imp {
     static HOLDS: AtomicUsize = AtomicUsize::new(0);
     /// Forks between *prepare* and *parent*/*child*.
     static FORKING: AtomicUsize = AtomicUsize::new(0);
+    /// Forks seen (see [`super::generation`]).
+    pub(super) static FORKS: AtomicU64 = AtomicU64::new(0);
 
     /// Installs the fork handlers (once per process).
     ///
@@ -163,6 +183,7 @@ mod imp {
     }
 
     extern "C" fn parent() {
+        FORKS.fetch_add(1, Ordering::SeqCst);
         arena::after_fork_parent();
         FORKING.fetch_sub(1, Ordering::SeqCst);
     }
@@ -170,6 +191,7 @@ mod imp {
     extern "C" fn child() {
         // The handlers run, so they are registered in this process.
         INSTALL.store(INSTALLED, Ordering::Release);
+        FORKS.fetch_add(1, Ordering::SeqCst);
         arena::after_fork_child();
         // Only this thread exists in the child: no hold is live, and forks
         // that other threads of the parent had started are not ours.

@@ -52,6 +52,8 @@ mod pins;
 pub mod pipe;
 mod queue;
 mod ring;
+#[cfg(all(target_os = "linux", not(miri)))]
+pub mod shared_pipe;
 pub mod spsc;
 mod stream;
 mod sys;

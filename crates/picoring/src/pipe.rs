@@ -57,6 +57,16 @@ pub enum PipeError {
         /// Bytes moved before it did.
         done: usize,
     },
+    /// The shared header of a [`crate::shared_pipe`] makes no sense (the
+    /// other process wrote outside the protocol): nothing more moves.
+    Corrupt {
+        /// Bytes moved before.
+        done: usize,
+        /// The writer's position as seen.
+        head: u64,
+        /// The reader's position as seen.
+        tail: u64,
+    },
 }
 
 impl PipeError {
@@ -65,7 +75,28 @@ impl PipeError {
         match *self {
             PipeError::TimedOut { done }
             | PipeError::Closed { done }
-            | PipeError::Interrupted { done } => done,
+            | PipeError::Interrupted { done }
+            | PipeError::Corrupt { done, .. } => done,
+        }
+    }
+
+    /// The same error with `before` more bytes counted as moved.
+    pub fn after(self, before: usize) -> PipeError {
+        match self {
+            PipeError::TimedOut { done } => PipeError::TimedOut {
+                done: done + before,
+            },
+            PipeError::Closed { done } => PipeError::Closed {
+                done: done + before,
+            },
+            PipeError::Interrupted { done } => PipeError::Interrupted {
+                done: done + before,
+            },
+            PipeError::Corrupt { done, head, tail } => PipeError::Corrupt {
+                done: done + before,
+                head,
+                tail,
+            },
         }
     }
 }
@@ -78,6 +109,11 @@ impl std::fmt::Display for PipeError {
                 write!(f, "the reader is closed ({done} bytes were written before)")
             }
             PipeError::Interrupted { done } => write!(f, "interrupted after moving {done} bytes"),
+            PipeError::Corrupt { done, head, tail } => write!(
+                f,
+                "the shared pipe's header makes no sense (writer at {head}, reader at {tail}): \
+                 the other process wrote outside the protocol ({done} bytes moved before)"
+            ),
         }
     }
 }
