@@ -506,6 +506,13 @@ def pipes_picoring(picoring: Any) -> None:
 
         pipe_transfer("picoring", label, start)
 
+        def start_shared(msgs: list[bytes]) -> tuple[Callable[[Any], int], Callable[[], None]]:
+            w, r = picoring.shared_pipe(MiB)
+            join = writer_thread(w.write, w.close, msgs)
+            return r.readinto, join
+
+        pipe_transfer("picoring shared_pipe", label, start_shared)
+
 
 def pipes_peers() -> None:
     import queue

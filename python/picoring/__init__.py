@@ -18,7 +18,9 @@ from ._picoring import (
     ReadView,
     WritableView,
     __version__,
+    _open_pipe_end,
     pipe,
+    shared_pipe,
 )
 
 __all__ = [
@@ -36,4 +38,11 @@ __all__ = [
     "WritableView",
     "__version__",
     "pipe",
+    "shared_pipe",
 ]
+
+
+def _rebuild_pipe_end(role: str, fd: object) -> PipeWriter | PipeReader:
+    """Unpickles an end of a shared_pipe(): `fd` is a multiprocessing
+    DupFd, whose detach() gives this process its own descriptor."""
+    return _open_pipe_end(role, fd.detach())  # type: ignore[attr-defined]

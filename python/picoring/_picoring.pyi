@@ -21,6 +21,8 @@ __all__ = [
     "PipeWriter",
     "PipeReader",
     "pipe",
+    "shared_pipe",
+    "_open_pipe_end",
 ]
 
 __version__: str
@@ -292,6 +294,11 @@ class ReadView:
 def pipe(capacity: SupportsIndex) -> tuple[PipeWriter, PipeReader]:
     """A blocking byte pipe of `capacity` bytes between threads, as (writer, reader)."""
 
+def shared_pipe(capacity: SupportsIndex) -> tuple[PipeWriter, PipeReader]:
+    """A blocking byte pipe of `capacity` bytes in shared memory, as (writer, reader); both ends pickle (Linux)."""
+
+def _open_pipe_end(role: str, fd: int) -> PipeWriter | PipeReader: ...
+
 @final
 class PipeWriter:
     """The writing end of a pipe: write() blocks while the pipe is full until all of its data is written."""
@@ -319,6 +326,7 @@ class PipeWriter:
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> bool: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
 
 @final
 class PipeReader:
@@ -349,5 +357,6 @@ class PipeReader:
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> bool: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
     def __buffer__(self, flags: int, /) -> memoryview: ...
     def __release_buffer__(self, buffer: memoryview, /) -> None: ...

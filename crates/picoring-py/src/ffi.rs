@@ -176,6 +176,33 @@ impl RawToken for ListExport {
     }
 }
 
+/// A boxed token: any value, kept on the heap while exported.
+impl<T> RawToken for Box<T> {
+    fn into_raw(self) -> usize {
+        Box::into_raw(self) as usize
+    }
+    unsafe fn from_raw(raw: usize) -> Self {
+        // SAFETY: caller's contract: `raw` came from `into_raw`, once.
+        unsafe { Box::from_raw(raw as *mut T) }
+    }
+}
+
+/// Takes ownership of the descriptor `fd`, which the caller was handed
+/// (by `DupFd.detach()`: a descriptor of this process that nothing else
+/// will close). Refuses a negative one.
+#[cfg(unix)]
+pub(crate) fn adopt_fd(fd: i32) -> PyResult<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    if fd < 0 {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "a file descriptor must be >= 0, got {fd}"
+        )));
+    }
+    // SAFETY: the caller owns `fd` and hands it over (see above); an
+    // `OwnedFd` closes it once, when dropped.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
 /// No token: the class keeps what it needs itself.
 impl RawToken for () {
     fn into_raw(self) -> usize {

@@ -40,6 +40,8 @@ fn _picoring(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ffi::add_class::<pipe::PipeWriter>(m)?;
     ffi::add_class::<pipe::PipeReader>(m)?;
     m.add_function(wrap_pyfunction!(pipe::pipe, m)?)?;
+    m.add_function(wrap_pyfunction!(pipe::shared_pipe, m)?)?;
+    m.add_function(wrap_pyfunction!(pipe::_open_pipe_end, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_CAPACITY", picoring::MAX_CAPACITY)?;
     m.add("PAGE_SIZE", picoring::page_size())?;

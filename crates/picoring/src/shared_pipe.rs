@@ -22,10 +22,12 @@
 //! process that used it (or opened it from a descriptor): that is the pid
 //! the other side watches.
 //!
-//! Dropping an end closes it if it was never shared (its descriptor handed
-//! out with [`SharedWriter::share`]) and the process has not forked since
-//! it was made: otherwise another process may hold the same end, and only
-//! [`close`](SharedWriter::close) or the death of its process ends it.
+//! Dropping an end closes it in the process that made it, unless it was
+//! shared (its descriptor handed out with [`SharedWriter::share`]): then
+//! another process may hold the same end, and only
+//! [`close`](SharedWriter::close) or the death of its process ends it. An
+//! end opened from a descriptor never closes when dropped, nor does a copy
+//! inherited by a forked child.
 //!
 //! ```
 //! let (w, r) = picoring::shared_pipe::shared_pipe(1 << 16).unwrap();
@@ -417,8 +419,9 @@ struct Local {
     closed: bool,
     /// The fork generation this end last claimed its role in.
     generation: u64,
-    /// Fork generation at creation; `None` once shared or opened.
-    own_since: Option<u64>,
+    /// The process that may close the end by dropping it; `None` once
+    /// shared, or for an end opened from a descriptor.
+    closes_on_drop: Option<i32>,
 }
 
 struct End {
@@ -445,7 +448,7 @@ impl End {
                 pins: BTreeMap::new(),
                 closed: false,
                 generation,
-                own_since: (!opened).then_some(generation),
+                closes_on_drop: (!opened).then(my_pid),
             }),
             map,
             watch: PeerWatch::new(),
@@ -578,14 +581,14 @@ impl End {
 
     /// Marks the end as shared: dropping it no longer closes it.
     fn share(&self) -> BorrowedFd<'_> {
-        self.lock().own_since = None;
+        self.lock().closes_on_drop = None;
         use std::os::fd::AsFd;
         self.map.fd.as_fd()
     }
 
     fn drop_end(&self) {
         let l = self.lock();
-        let unshared = l.own_since == Some(crate::fork::generation());
+        let unshared = l.closes_on_drop == Some(my_pid());
         let ours = self.own_pid().load(SeqCst) == my_pid();
         let closed = l.closed;
         drop(l);
