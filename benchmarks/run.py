@@ -175,6 +175,8 @@ def evaluate(best: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]
     for label, limit in (("64KiB", 3.0), ("1KiB", 2.0)):
         w = f"threads_{label}"
         t.add(f"pipe between threads, {label} messages: os.pipe's time / ours", t.ratio((w, "os.pipe"), (w, p)), limit, "higher")
+    t.add("shared_pipe between processes, 1 KiB: multiprocessing.Queue's time / ours", t.ratio(("processes_1KiB", "multiprocessing.Queue"), ("processes_1KiB", p)), 10.0, "higher")
+    t.add("shared_pipe between processes, 1 MiB frames (views): multiprocessing.Pipe's time / ours", t.ratio(("processes_1MiB", "multiprocessing.Pipe"), ("processes_1MiB", "picoring (views)")), 3.0, "higher")
     grow = best.get(("list_growth_50M", p))
     t.add("list RSS / data", None if grow is None else grow["ram"] / grow["items"], 1.05, "lower")
     t.add("lst[i] / bytearray[i]", t.ratio(("list_get", "picoring [i]"), ("list_get", "bytearray[i]")), 1.5, "lower")

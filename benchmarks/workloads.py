@@ -551,6 +551,136 @@ def pipes_peers() -> None:
         pipe_transfer("queue.Queue", label, start_queue)
 
 
+# --- pipes between processes ---------------------------------------------------------
+# A forked child writes `count` messages of `size` bytes; the parent reads
+# them and checks the first and last byte of each. Time per message from
+# the first message's arrival to the last (process start-up excluded).
+PROC_RUNS = {"1KiB": (KiB, 100_000), "1MiB": (MiB, 400)}
+
+
+def proc_transfer(impl: str, label: str, produce: Callable[[Any, list[bytes]], None], consume: Callable[[Any, int, int, list[bytes]], tuple[int, bool]], make: Callable[[], tuple[Any, Any]]) -> None:
+    import multiprocessing as mp
+
+    size, count = PROC_RUNS[label]
+    if QUICK:
+        count //= 10
+    msgs = [pattern(size, seed) for seed in range(1, 9)]
+    best, ok = float("inf"), True
+    for _ in range(2 if QUICK else 3):
+        tx, rx = make()
+        p = mp.get_context("fork").Process(target=produce, args=(tx, [msgs[i % 8] for i in range(count)]))
+        p.start()
+        t_first, good = consume(rx, size, count, msgs)
+        best = min(best, (time.perf_counter_ns() - t_first) / (count - 1))
+        ok = ok and good
+        p.join(60)
+        ok = ok and p.exitcode == 0
+    emit(f"processes_{label}", impl, best, ok, MB_s=round(size / best * 1e3, 1))
+
+
+def stream_consume(read_into: Callable[[Any, Any], int]) -> Callable[[Any, int, int, list[bytes]], tuple[int, bool]]:
+    """Reads `count` messages of `size` bytes from a byte stream."""
+
+    def consume(rx: Any, size: int, count: int, msgs: list[bytes]) -> tuple[int, bool]:
+        buf = bytearray(size)
+        view = memoryview(buf)
+        ok, t_first = True, 0
+        for i in range(count):
+            got = 0
+            while got < size:
+                n = read_into(rx, view[got:])
+                if n == 0:
+                    return t_first, False
+                got += n
+            if i == 0:
+                t_first = time.perf_counter_ns()
+            ok = ok and buf[0] == msgs[i % 8][0] and buf[-1] == msgs[i % 8][-1]
+        return t_first, ok
+
+    return consume
+
+
+def shared_produce(w: Any, msgs: list[bytes]) -> None:
+    for m in msgs:
+        w.write(m)
+    w.close()
+
+
+def shared_frames(rx: Any, size: int, count: int, msgs: list[bytes]) -> tuple[int, bool]:
+    """Reads whole frames in place, through views: no copy."""
+    ok, t_first, i = True, 0, 0
+    while i < count:
+        view = rx.get_readable_view(timeout=60)
+        if len(view) == 0:
+            return t_first, False
+        whole = min(len(view) // size, count - i)
+        for k in range(whole):
+            frame = view[k * size : (k + 1) * size]
+            if i == 0:
+                t_first = time.perf_counter_ns()
+            ok = ok and frame[0] == msgs[i % 8][0] and frame[-1] == msgs[i % 8][-1]
+            frame.release()
+            i += 1
+        view.release()
+        rx.advance_tail(whole * size)
+    return t_first, ok
+
+
+def procs_picoring(picoring: Any) -> None:
+    if not hasattr(picoring, "shared_pipe"):
+        return  # 0.6.0 has none
+    consume = stream_consume(lambda r, b: r.readinto(b, timeout=60))
+    proc_transfer("picoring", "1KiB", shared_produce, consume, lambda: picoring.shared_pipe(MiB))
+    proc_transfer("picoring (views)", "1MiB", shared_produce, shared_frames, lambda: picoring.shared_pipe(8 * MiB))
+
+
+def procs_peers() -> None:
+    import multiprocessing as mp
+
+    def queue_produce(q: Any, msgs: list[bytes]) -> None:
+        for m in msgs:
+            q.put(m)
+
+    def queue_consume(q: Any, size: int, count: int, msgs: list[bytes]) -> tuple[int, bool]:
+        ok, t_first = True, 0
+        for i in range(count):
+            m = q.get(timeout=60)
+            if i == 0:
+                t_first = time.perf_counter_ns()
+            ok = ok and m[0] == msgs[i % 8][0] and m[-1] == msgs[i % 8][-1]
+        return t_first, ok
+
+    def conn_produce(c: Any, msgs: list[bytes]) -> None:
+        for m in msgs:
+            c.send_bytes(m)
+
+    def conn_consume(c: Any, size: int, count: int, msgs: list[bytes]) -> tuple[int, bool]:
+        buf = bytearray(size)  # recv_bytes_into: mp.Pipe's fastest way in
+        ok, t_first = True, 0
+        for i in range(count):
+            c.recv_bytes_into(buf)
+            if i == 0:
+                t_first = time.perf_counter_ns()
+            ok = ok and buf[0] == msgs[i % 8][0] and buf[-1] == msgs[i % 8][-1]
+        return t_first, ok
+
+    for label in PROC_RUNS:
+        proc_transfer("multiprocessing.Queue", label, queue_produce, queue_consume, lambda: (lambda q: (q, q))(mp.get_context("fork").Queue(64)))
+        proc_transfer("multiprocessing.Pipe", label, conn_produce, conn_consume, lambda: (lambda ab: (ab[1], ab[0]))(mp.get_context("fork").Pipe(duplex=False)))
+        try:
+            from faster_fifo import Queue as FastQueue
+        except ImportError:
+            print("faster-fifo is not installed: skipped", file=sys.stderr)
+            continue
+        size = PROC_RUNS[label][0]
+
+        def fifo_produce(q: Any, msgs: list[bytes]) -> None:
+            for m in msgs:
+                q.put(m, timeout=60)
+
+        proc_transfer("faster-fifo", label, fifo_produce, queue_consume, lambda: (lambda q: (q, q))(FastQueue(max_size_bytes=max(8 * MiB, 16 * size))))
+
+
 # --- physical limits -----------------------------------------------------------------
 
 
@@ -786,13 +916,13 @@ def main() -> None:
 
         for fn in (
             view_picoring, pushpop_picoring, queue_picoring, stream_picoring, calls_picoring,
-            list_picoring, recv_picoring, fork_picoring, typed_picoring, pipes_picoring,
+            list_picoring, recv_picoring, fork_picoring, typed_picoring, pipes_picoring, procs_picoring,
         ):  # fmt: skip
             fn(picoring)
     else:
         for fn2 in (
             limits, view_peers, pushpop_peers, queue_peers, stream_peers, calls_peers,
-            list_peers, recv_peers, typed_peers, pipes_peers,
+            list_peers, recv_peers, typed_peers, pipes_peers, procs_peers,
         ):  # fmt: skip
             fn2()
     if os.environ.get("WORKLOADS_SUMMARY"):

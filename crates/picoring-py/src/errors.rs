@@ -17,7 +17,8 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         Error::ZeroCapacity
         | Error::OutOfRange { .. }
         | Error::Closed
-        | Error::PartialItem { .. } => PyValueError::new_err(msg),
+        | Error::PartialItem { .. }
+        | Error::NotASharedPipe { .. } => PyValueError::new_err(msg),
         Error::Pinned { .. } | Error::GrantOpen { .. } => PyBufferError::new_err(msg),
         Error::Os { source, .. } => match source.raw_os_error() {
             Some(errno) => PyOSError::new_err((errno, msg)),
