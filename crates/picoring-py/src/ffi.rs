@@ -190,7 +190,7 @@ impl<T> RawToken for Box<T> {
 /// Takes ownership of the descriptor `fd`, which the caller was handed
 /// (by `DupFd.detach()`: a descriptor of this process that nothing else
 /// will close). Refuses a negative one.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 pub(crate) fn adopt_fd(fd: i32) -> PyResult<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     if fd < 0 {

@@ -256,12 +256,14 @@ pub(crate) struct PipeWriter {
     end: Box<dyn WriterEnd>,
     memory: Memory,
     /// Made by `shared_pipe` (or unpickled): pickles.
+    #[cfg_attr(not(unix), allow(dead_code))]
     shared: bool,
 }
 
 /// The reading end of a pipe.
 pub(crate) struct PipeReader {
     end: Box<dyn ReaderEnd>,
+    #[cfg_attr(not(unix), allow(dead_code))]
     shared: bool,
 }
 
@@ -376,6 +378,9 @@ fn reduce<'py>(
     role: &str,
     #[cfg(unix)] fd: Option<std::os::fd::BorrowedFd<'_>>,
 ) -> Ret<'py> {
+    #[cfg(not(unix))]
+    let _ = obj;
+    #[cfg(unix)]
     let py = obj.py();
     #[cfg(unix)]
     if let Some(fd) = fd {
