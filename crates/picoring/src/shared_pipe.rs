@@ -186,12 +186,6 @@ impl Mapping {
     fn open(fd: OwnedFd) -> Result<Mapping> {
         let bad = |reason: String| Error::NotASharedPipe { reason };
         let page = crate::page_size();
-        // SAFETY: an all-zero `stat` is a valid value to be overwritten.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid descriptor and a `stat` of ours to fill.
-        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-            return Err(Error::os("fstat", 0));
-        }
         // SAFETY: a valid descriptor; F_GET_SEALS takes no argument.
         let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
         let needed = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
@@ -199,6 +193,13 @@ impl Mapping {
             return Err(bad(format!(
                 "its size is not sealed (seals {seals:#x}): it was not made by shared_pipe()"
             )));
+        }
+        // The size, read only once it can no longer change.
+        // SAFETY: an all-zero `stat` is a valid value to be overwritten.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid descriptor and a `stat` of ours to fill.
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+            return Err(Error::os("fstat", 0));
         }
         let size = usize::try_from(st.st_size).unwrap_or(0);
         if size <= page || size % page != 0 || size - page > crate::MAX_CAPACITY {
@@ -495,11 +496,6 @@ impl End {
     /// long as one at a time is used.
     fn lock(&self) -> MutexGuard<'_, Local> {
         let mut l = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        let generation = crate::fork::generation();
-        if l.generation != generation {
-            l.generation = generation;
-            self.claim_now();
-        }
         let h = self.h();
         if self.is_writer {
             l.pos = h.w.head.load(SeqCst);
@@ -508,6 +504,20 @@ impl End {
             if t != l.released {
                 (l.pos, l.released) = (t, t);
             }
+        }
+        l
+    }
+
+    /// [`End::lock`] for a call that moves data or closes: it takes the
+    /// role for this process if the process forked since this end last
+    /// did (queries and drops never do, so a parent that only looks at
+    /// its copy leaves the role with the child that uses it).
+    fn lock_to_use(&self) -> MutexGuard<'_, Local> {
+        let mut l = self.lock();
+        let generation = crate::fork::generation();
+        if l.generation != generation {
+            l.generation = generation;
+            self.claim_now();
         }
         l
     }
@@ -566,17 +576,19 @@ impl End {
     }
 
     fn close(&self) {
-        let mut l = self.lock();
+        let mut l = self.lock_to_use();
         l.closed = true;
         drop(l);
         let h = self.h();
         if self.is_writer {
             h.writer_closed.store(1, SeqCst);
-            notify(&h.w.data_seq, &h.r.waiting);
         } else {
             h.reader_closed.store(1, SeqCst);
-            notify(&h.r.space_seq, &h.w.waiting);
         }
+        // Both words: the other end waits on one, a thread blocked on this
+        // end (closed under it) on the other.
+        notify(&h.w.data_seq, &h.r.waiting);
+        notify(&h.r.space_seq, &h.w.waiting);
     }
 
     /// Marks the end as shared: dropping it no longer closes it.
@@ -701,7 +713,7 @@ impl SharedWriter {
     pub fn write_now(&self, data: &[u8]) -> std::result::Result<usize, PipeError> {
         let m = &*self.end.map;
         let h = m.header();
-        let mut l = self.end.lock();
+        let mut l = self.end.lock_to_use();
         if l.closed || h.reader_closed.load(SeqCst) != 0 {
             return Err(PipeError::Closed { done: 0 });
         }
@@ -749,6 +761,7 @@ impl SharedWriter {
             let head = self.end.lock().pos;
             let room = || {
                 h.reader_closed.load(SeqCst) != 0
+                    || h.writer_closed.load(SeqCst) != 0
                     || m.fill(head, h.r.tail.load(SeqCst)) != Some(m.capacity)
             };
             match self
@@ -887,7 +900,7 @@ impl SharedReader {
         &self,
         out: &mut [std::mem::MaybeUninit<u8>],
     ) -> std::result::Result<usize, PipeError> {
-        let mut l = self.end.lock();
+        let mut l = self.end.lock_to_use();
         if l.closed {
             return Ok(0);
         }
@@ -980,7 +993,7 @@ impl SharedReader {
     /// # Errors
     /// [`PipeError::Corrupt`] if the header makes no sense.
     pub fn export_now(&self) -> std::result::Result<SharedExport, PipeError> {
-        let mut l = self.end.lock();
+        let mut l = self.end.lock_to_use();
         let len = if l.closed { 0 } else { self.readable(&l)? };
         let start = l.pos;
         *l.pins.entry(start).or_insert(0) += 1;
@@ -994,7 +1007,7 @@ impl SharedReader {
     /// Gives an export back (from [`SharedExport::into_raw`]); false if no
     /// live export starts there.
     pub fn release(&self, raw: u64) -> bool {
-        let mut l = self.end.lock();
+        let mut l = self.end.lock_to_use();
         let Some(count) = l.pins.get_mut(&raw) else {
             return false;
         };
@@ -1011,7 +1024,7 @@ impl SharedReader {
     /// # Errors
     /// [`Error::OutOfRange`] for more than are readable.
     pub fn advance_tail(&self, n: usize) -> Result<()> {
-        let mut l = self.end.lock();
+        let mut l = self.end.lock_to_use();
         let readable = if l.closed {
             0
         } else {
@@ -1208,6 +1221,29 @@ mod tests {
         assert!(matches!(e, PipeError::Closed { done: 4096 }), "{e:?}");
         assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
         reap(child);
+    }
+
+    #[test]
+    fn closing_a_blocked_end_from_another_thread_wakes_it_at_once() {
+        let (w, r) = shared_pipe(100).unwrap();
+        let w = Arc::new(w);
+        let w2 = Arc::clone(&w);
+        let t = std::thread::spawn(move || {
+            let t0 = Instant::now();
+            (
+                w2.write(&[1; 300], Some(Duration::from_secs(10)), None),
+                t0.elapsed(),
+            )
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        w.close();
+        let (res, took) = t.join().unwrap();
+        assert_eq!(res, Err(PipeError::Closed { done: 100 }));
+        assert!(
+            took < Duration::from_millis(90),
+            "woken by the close, not a slice: {took:?}"
+        );
+        drop(r);
     }
 
     #[test]
