@@ -472,11 +472,12 @@ impl Deadline {
 
 /// Runs the blocking `f` with the GIL released, handing it a poll that
 /// takes the GIL and runs the signal handlers: an exception from one
-/// (KeyboardInterrupt) stops the wait and is raised here.
+/// (KeyboardInterrupt) stops the wait and comes back as `Err(Ok(..))`
+/// with the bytes moved before; `f`'s own errors as `Err(Err(..))`.
 fn blocking<R: Send>(
     py: Python<'_>,
     f: impl FnOnce(picoring::pipe::Poll<'_>) -> Result<R, PipeError> + Send,
-) -> PyResult<Result<R, PipeError>> {
+) -> Result<R, Result<(PyErr, usize), PipeError>> {
     let mut raised: Option<PyErr> = None;
     let r = py.detach(|| {
         let mut poll = || {
@@ -490,13 +491,14 @@ fn blocking<R: Send>(
         };
         f(Some(&mut poll))
     });
-    match raised {
-        Some(e) => Err(e),
-        None => Ok(r),
+    match (raised, r) {
+        (Some(e), r) => Err(Ok((e, r.err().map_or(0, |e| e.done())))),
+        (None, r) => r.map_err(Err),
     }
 }
 
-/// An OSError subclass with `written` set to the bytes written first.
+/// `err` (an OSError, or KeyboardInterrupt) with `written` set to the bytes
+/// written first.
 fn with_written(py: Python<'_>, err: PyErr, written: usize) -> PyErr {
     // The attribute is a convenience: the message says it too.
     let _ = err.value(py).setattr("written", written);
@@ -600,9 +602,11 @@ fn write<'py>(s: Slf<'_, 'py, PipeWriter>, a: &Args<'_, 'py>) -> Ret<'py> {
     }
     let rest = &bytes[done..];
     let end = &s.end;
-    match blocking(py, |poll| end.write(rest, deadline.left(), poll))? {
+    match blocking(py, |poll| end.write(rest, deadline.left(), poll)) {
         Ok(_) => Ok(args::usize_obj(py, total)),
-        Err(e) => Err(write_error(s, e, done, total, &deadline)),
+        // Ctrl-C: KeyboardInterrupt, with what was written all the same.
+        Err(Ok((raised, moved))) => Err(with_written(py, raised, done + moved)),
+        Err(Err(e)) => Err(write_error(s, e, done, total, &deadline)),
     }
 }
 
@@ -778,10 +782,11 @@ impl Class for PipeReader {
 /// for EOF.
 fn wait_readable(s: Slf<'_, '_, PipeReader>, deadline: &Deadline) -> PyResult<bool> {
     let end = &s.end;
-    match blocking(s.py(), |poll| end.wait(deadline.left(), poll))? {
+    match blocking(s.py(), |poll| end.wait(deadline.left(), poll)) {
         Ok(n) => Ok(n > 0),
-        Err(e @ PipeError::Corrupt { .. }) => Err(corrupt_error(e)),
-        Err(_) => Err(PyTimeoutError::new_err(format!(
+        Err(Ok((raised, _))) => Err(raised),
+        Err(Err(e @ PipeError::Corrupt { .. })) => Err(corrupt_error(e)),
+        Err(Err(_)) => Err(PyTimeoutError::new_err(format!(
             "nothing to read within {} s",
             deadline.secs()
         ))),

@@ -202,7 +202,8 @@ enum Wait {
     Interrupted,
 }
 
-fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+/// When a call with `timeout` must stop (`None`: never).
+pub(crate) fn deadline(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))
 }
 

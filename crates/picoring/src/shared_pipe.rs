@@ -3,24 +3,35 @@
 //! the pid of each end) and the data, which each process maps twice, back
 //! to back, so that readable bytes are one slice there too.
 //!
-//! The protocol is single-producer single-consumer: the writer owns `head`
-//! (bytes published), the reader owns `tail` (bytes it gave back), each
-//! keeps its own copy and only reads the other's from the header. What it
-//! reads is checked against what it knows (`head - tail` within the
-//! capacity, which each side reads once, when it maps the file): a peer
-//! that scribbles on the header can make the pipe fail
-//! ([`PipeError::Corrupt`]), never make this side touch memory outside its
-//! mappings. The file is sealed against shrinking and growing, so a peer
-//! cannot truncate it under our mappings either (an access past the end of
-//! a file is a SIGBUS).
+//! The protocol is single-producer single-consumer: the writer publishes
+//! `head` (bytes written), the reader `tail` (bytes it gave back). The
+//! writer writes at the published `head` (so a writer end handed to
+//! another process, or opened twice, carries on where the last one
+//! stopped); the reader keeps its own read position and resumes from
+//! `tail` only when another reader object moved it. Every value read from
+//! the header is checked against what this side knows (`head - tail`
+//! within the capacity, which each side reads once, when it maps the file;
+//! `head` never behind the reader): a peer that scribbles on the header
+//! can make the pipe fail ([`PipeError::Corrupt`]) or garble its own
+//! stream, never make this side touch memory outside its mappings. The
+//! file is sealed against shrinking and growing (checked before its size
+//! is read), so a peer cannot truncate it under our mappings either (an
+//! access past the end of a file is a SIGBUS). The bytes themselves are
+//! shared: a peer that breaks the protocol can change bytes this side is
+//! reading, or shows in a view; views are stable only against a peer that
+//! follows it.
 //!
 //! Waits are futex waits on a word of the header (`FUTEX_WAIT`, shared),
 //! in slices of at most [`PEER_CHECK`]: after each slice the waiter checks
 //! that the process holding the other end is alive (a pidfd, polled), so a
 //! peer killed mid-stream gives EOF (reader) or [`PipeError::Closed`]
 //! (writer) within that time, never a hang. An end belongs to the last
-//! process that used it (or opened it from a descriptor): that is the pid
-//! the other side watches.
+//! process that moved data through it, closed it, or opened it from a
+//! descriptor: that is the pid the other side watches (with a pidfd opened
+//! as soon as it sees the pid change). Both processes must share a pid
+//! namespace (a peer whose pid cannot be found counts as gone); without
+//! pidfds (Linux before 5.3) an ended peer not yet reaped by its parent
+//! counts as alive.
 //!
 //! Dropping an end closes it in the process that made it, unless it was
 //! shared (its descriptor handed out with [`SharedWriter::share`]): then
@@ -57,7 +68,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::pipe::{PipeError, Poll, POLL};
+use crate::pipe::{deadline, PipeError, Poll, POLL};
 
 /// Longest futex wait between two checks that the peer is alive.
 pub const PEER_CHECK: Duration = Duration::from_millis(100);
@@ -423,13 +434,37 @@ struct Local {
     /// The process that may close the end by dropping it; `None` once
     /// shared, or for an end opened from a descriptor.
     closes_on_drop: Option<i32>,
+    /// The process this state was last used in.
+    pid: i32,
 }
 
 struct End {
     map: Arc<Mapping>,
     local: Mutex<Local>,
     watch: Mutex<PeerWatch>,
+    /// The pid `watch` last looked at.
+    watched: AtomicI32,
     is_writer: bool,
+}
+
+/// An end's own state, locked, with forks held off meanwhile (the guard
+/// is dropped first).
+struct Held<'a> {
+    guard: MutexGuard<'a, Local>,
+    _hold: crate::ForkHold,
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Local;
+    fn deref(&self) -> &Local {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Local {
+        &mut self.guard
+    }
 }
 
 enum Wait {
@@ -450,9 +485,11 @@ impl End {
                 closed: false,
                 generation,
                 closes_on_drop: (!opened).then(my_pid),
+                pid: my_pid(),
             }),
             map,
             watch: PeerWatch::new(),
+            watched: AtomicI32::new(0),
             is_writer,
         };
         if opened {
@@ -494,9 +531,22 @@ impl End {
     /// reads from the `tail` given back. So ends handed from process to
     /// process (or opened twice) carry on where the last one stopped, as
     /// long as one at a time is used.
-    fn lock(&self) -> MutexGuard<'_, Local> {
+    /// It also notices a close of this same end by another end object
+    /// (the header's flag), and holds forks off while it is held: a child
+    /// never inherits it locked by a thread it does not have (copies run
+    /// under it).
+    fn lock(&self) -> Held<'_> {
+        let hold = crate::hold_off_fork();
         let mut l = self.local.lock().unwrap_or_else(|e| e.into_inner());
         let h = self.h();
+        let own_closed = if self.is_writer {
+            &h.writer_closed
+        } else {
+            &h.reader_closed
+        };
+        if own_closed.load(SeqCst) != 0 {
+            l.closed = true;
+        }
         if self.is_writer {
             l.pos = h.w.head.load(SeqCst);
         } else if l.pins.is_empty() {
@@ -505,29 +555,54 @@ impl End {
                 (l.pos, l.released) = (t, t);
             }
         }
-        l
+        Held {
+            guard: l,
+            _hold: hold,
+        }
     }
 
     /// [`End::lock`] for a call that moves data or closes: it takes the
     /// role for this process if the process forked since this end last
     /// did (queries and drops never do, so a parent that only looks at
     /// its copy leaves the role with the child that uses it).
-    fn lock_to_use(&self) -> MutexGuard<'_, Local> {
+    ///
+    /// In a forked child, the views the parent had open are not the
+    /// child's to release: their pins are dropped there, so that they
+    /// cannot hold the writer back for ever (those views are not stable in
+    /// the child). And when the other end changed hands, its new process
+    /// is watched from now on (a pidfd opened at once, not at the next
+    /// wait, when the pid could already be another process's).
+    fn lock_to_use(&self) -> Held<'_> {
         let mut l = self.lock();
         let generation = crate::fork::generation();
         if l.generation != generation {
             l.generation = generation;
             self.claim_now();
+            if l.pid != my_pid() {
+                l.pid = my_pid();
+                l.pins.clear();
+                if !self.is_writer {
+                    let t = self.h().r.tail.load(SeqCst);
+                    (l.pos, l.released) = (t, t);
+                }
+            }
+        }
+        if self.peer_pid().load(SeqCst) != self.watched.load(SeqCst) {
+            self.peer_alive();
         }
         l
     }
 
     fn peer_alive(&self) -> bool {
         let pid = self.peer_pid().load(SeqCst);
-        self.watch
+        let _hold = crate::hold_off_fork();
+        let alive = self
+            .watch
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .alive(pid)
+            .alive(pid);
+        self.watched.store(pid, SeqCst);
+        alive
     }
 
     /// Waits on `seq` until `ready()` (checked after announcing the wait),
@@ -608,10 +683,6 @@ impl End {
             self.close();
         }
     }
-}
-
-fn deadline(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
 /// Makes a shared pipe of `capacity` bytes: the writing and the reading
@@ -724,11 +795,11 @@ impl SharedWriter {
         if n == 0 {
             return Ok(0);
         }
+        // Free space (the reader gave it back), which only this writer
+        // writes; `data` is the caller's memory (the bindings copy a slice
+        // of this pipe's own memory first).
         // SAFETY: `n <= capacity <= data_len` bytes from an offset below
-        // `data_len`: inside the two mappings. They are free space (the
-        // reader gave them back), which only this writer writes; `data` is
-        // the caller's memory (the bindings copy a slice of this pipe's
-        // memory first).
+        // `data_len`: inside the two mappings; see above.
         unsafe { ptr::copy_nonoverlapping(data.as_ptr(), m.at(head), n) };
         l.pos = head + n as u64;
         h.w.head.store(l.pos, SeqCst);
@@ -1244,6 +1315,70 @@ mod tests {
             "woken by the close, not a slice: {took:?}"
         );
         drop(r);
+    }
+
+    #[test]
+    fn a_close_by_another_object_of_the_same_end_is_seen() {
+        let (w, r) = shared_pipe(100).unwrap();
+        let w2 = SharedWriter::open(dup(w.share())).unwrap();
+        w2.close();
+        assert!(w.is_closed());
+        assert_eq!(w.write_now(b"late"), Err(PipeError::Closed { done: 0 }));
+        let r2 = SharedReader::open(dup(r.share())).unwrap();
+        r2.close();
+        assert!(r.is_closed());
+        assert_eq!(r.read_now(&mut [0; 4]), Ok(0));
+    }
+
+    #[test]
+    fn a_forked_reader_does_not_keep_the_parents_pins() {
+        let (w, r) = shared_pipe(100).unwrap();
+        w.write(&[1; 100], None, None).unwrap();
+        let view = r.export_now().unwrap(); // pinned in the parent
+        let child = fork_child(|| {
+            let mut buf = [0u8; 100];
+            match r.read(&mut buf, Some(Duration::from_secs(5)), None) {
+                Ok(100) => 0,
+                _ => 1,
+            }
+        });
+        assert_eq!(reap(child), 0);
+        // The child read and gave everything back, the parent's view
+        // notwithstanding: the writer has room again.
+        assert_eq!(
+            w.write(&[2; 100], Some(Duration::from_secs(5)), None),
+            Ok(100)
+        );
+        assert!(r.release(view.into_raw()), "the parent's pin is its own");
+    }
+
+    #[test]
+    fn a_fork_during_copies_never_leaves_an_end_locked_in_the_child() {
+        let (w, r) = shared_pipe(4 << 20).unwrap();
+        let (w, r) = (Arc::new(w), Arc::new(r));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let copier = {
+            let (w, r, stop) = (Arc::clone(&w), Arc::clone(&r), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let (data, mut out) = (vec![3u8; 1 << 20], vec![0u8; 1 << 20]);
+                while !stop.load(SeqCst) {
+                    w.write_now(&data).unwrap();
+                    r.read_now(&mut out).unwrap();
+                }
+            })
+        };
+        for _ in 0..20 {
+            // The child only locks both ends (and exits): it hangs, and
+            // its alarm kills it, if it inherited a lock held mid-copy.
+            let child = fork_child(|| {
+                let _ = (w.free(), r.len());
+                0
+            });
+            let status = reap(child);
+            assert!(libc::WIFEXITED(status), "the child hung: status {status}");
+        }
+        stop.store(true, SeqCst);
+        copier.join().unwrap();
     }
 
     #[test]
