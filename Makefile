@@ -54,6 +54,10 @@ test-rust: ## cargo test (unit, property and doc tests), then the core's suite a
 	@echo "== the core's tests on the POSIX backend (cargo feature posix-shm)"
 	cargo test -p picoring --features posix-shm
 
+.PHONY: loom
+loom: ## the spsc and mpsc channels' memory orderings explored by loom (--cfg loom; about a minute, most of it the build)
+	RUSTFLAGS="--cfg loom" cargo test -p picoring --lib --release --target-dir target/loom -- loom_tests
+
 .PHONY: test-windows
 test-windows: ## the core's tests cross-built for Windows (mingw-w64) and run under wine; installs both (not part of `make test`)
 	bash tools/test_windows.sh
@@ -109,7 +113,7 @@ lint-workflows: $(VENV)/.workflows-stamp ## actionlint on .github/workflows (the
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" actionlint -no-color -verbose
 
 .PHONY: test
-test: lint check-msrv check-platforms test-rust test-python ## everything: fmt, clippy, stubtest, MSRV and platform checks, cargo test, pytest, test_suite.py
+test: lint check-msrv check-platforms test-rust loom test-python ## everything: fmt, clippy, stubtest, MSRV and platform checks, cargo test, loom, pytest, test_suite.py
 
 $(VENV)/.bench-stamp: requirements-bench.txt $(VENV)/.stamp
 	$(PY) -m pip install --quiet -r requirements-bench.txt

@@ -48,6 +48,7 @@ mod error;
 mod fork;
 mod list;
 mod mirror;
+pub mod mpsc;
 mod pins;
 pub mod pipe;
 mod queue;

@@ -41,8 +41,21 @@
 use std::marker::PhantomData;
 use std::mem::{size_of, MaybeUninit};
 use std::ops::Deref;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+// Under `--cfg loom` (`make loom`), the atomics and the `Arc` are loom's,
+// which explores the interleavings of its model threads and the values
+// each load may see, and `Tracker` records every slot access in a loom
+// cell, so that a read of a slot not ordered after its write (or a write
+// not ordered after the read of the item before) is reported.
+#[cfg(loom)]
+pub(crate) use loom::sync::{
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+    Arc,
+};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+    Arc,
+};
 
 use crate::error::{Error, Result};
 use crate::mirror::MirrorBuf;
@@ -50,7 +63,7 @@ use crate::mirror::MirrorBuf;
 /// Keeps a value on a cache line (and its neighbour, which some CPUs fetch
 /// in pairs) of its own.
 #[repr(align(128))]
-struct CachePadded<T>(T);
+pub(crate) struct CachePadded<T>(T);
 
 impl<T> Deref for CachePadded<T> {
     type Target = T;
@@ -59,13 +72,59 @@ impl<T> Deref for CachePadded<T> {
     }
 }
 
-struct Shared {
+pub(crate) struct Shared {
     /// Items the producer has written, ever (wrapping).
-    head: CachePadded<AtomicUsize>,
+    pub(crate) head: CachePadded<AtomicUsize>,
+    /// Items reserved by the producers of an [`mpsc`](crate::mpsc)
+    /// channel, ever (wrapping; unused by one producer).
+    pub(crate) reserved: CachePadded<AtomicUsize>,
     /// Items the consumer has read, ever (wrapping).
-    tail: CachePadded<AtomicUsize>,
+    pub(crate) tail: CachePadded<AtomicUsize>,
     /// `2n` items of address space: the memory, then its mirror.
-    buf: MirrorBuf,
+    pub(crate) buf: MirrorBuf,
+    pub(crate) track: Tracker,
+    /// Set when the consumer is dropped.
+    pub(crate) consumer_gone: AtomicBool,
+}
+
+/// Records slot accesses for loom (nothing, and no bytes, otherwise).
+#[cfg(loom)]
+pub(crate) struct Tracker(Vec<loom::cell::UnsafeCell<()>>);
+
+#[cfg(loom)]
+impl Tracker {
+    fn new(n: usize) -> Tracker {
+        Tracker((0..n).map(|_| loom::cell::UnsafeCell::new(())).collect())
+    }
+    /// `k` slots from `i` (less than `2n`: the mirror) were written.
+    pub(crate) fn wrote(&self, i: usize, k: usize) {
+        let n = self.0.len();
+        for j in i..i + k {
+            self.0[j % n].with_mut(|_| ());
+        }
+    }
+    /// `k` slots from `i` were read.
+    fn read(&self, i: usize, k: usize) {
+        let n = self.0.len();
+        for j in i..i + k {
+            self.0[j % n].with(|_| ());
+        }
+    }
+}
+
+#[cfg(not(loom))]
+pub(crate) struct Tracker;
+
+#[cfg(not(loom))]
+impl Tracker {
+    #[inline(always)]
+    fn new(_n: usize) -> Tracker {
+        Tracker
+    }
+    #[inline(always)]
+    pub(crate) fn wrote(&self, _i: usize, _k: usize) {}
+    #[inline(always)]
+    fn read(&self, _i: usize, _k: usize) {}
 }
 
 /// `i` (less than `2n`) back inside `0 .. n`.
@@ -107,6 +166,25 @@ impl std::error::Error for TooFewSlots {}
 /// bytes; [`Error::Unsupported`] for items whose size does not divide the
 /// memory (an odd size of many pages); [`Error::Os`] when the OS refuses.
 pub fn channel<T: Copy + Send>(capacity: usize) -> Result<(Producer<T>, Consumer<T>)> {
+    let (shared, base, n) = memory::<T>(capacity)?;
+    Ok((
+        Producer {
+            shared: Arc::clone(&shared),
+            base,
+            n,
+            capacity,
+            head: 0,
+            at: 0,
+            tail: 0,
+            _items: PhantomData,
+        },
+        Consumer::new(shared, base, n, capacity),
+    ))
+}
+
+/// The memory of a channel of `capacity` items (see [`channel`]'s errors):
+/// the shared state, where the items start, and how many the memory holds.
+pub(crate) fn memory<T: Copy + Send>(capacity: usize) -> Result<(Arc<Shared>, *mut T, usize)> {
     let item = size_of::<T>();
     if capacity == 0 || item == 0 {
         return Err(Error::ZeroCapacity);
@@ -131,31 +209,13 @@ pub fn channel<T: Copy + Send>(capacity: usize) -> Result<(Producer<T>, Consumer
     let base = buf.as_ptr().cast::<T>();
     let shared = Arc::new(Shared {
         head: CachePadded(AtomicUsize::new(0)),
+        reserved: CachePadded(AtomicUsize::new(0)),
         tail: CachePadded(AtomicUsize::new(0)),
         buf,
+        track: Tracker::new(n),
+        consumer_gone: AtomicBool::new(false),
     });
-    Ok((
-        Producer {
-            shared: Arc::clone(&shared),
-            base,
-            n,
-            capacity,
-            head: 0,
-            at: 0,
-            tail: 0,
-            _items: PhantomData,
-        },
-        Consumer {
-            shared,
-            base,
-            n,
-            capacity,
-            head: 0,
-            tail: 0,
-            at: 0,
-            _items: PhantomData,
-        },
-    ))
+    Ok((shared, base, n))
 }
 
 /// The writing end of a [`channel`].
@@ -211,6 +271,7 @@ impl<T: Copy> Producer<T> {
         // SAFETY: slot `i` is free (the consumer has released it: acquire
         // load of `tail`) and inside the memory; only this end writes.
         unsafe { self.base.add(i).write(value) };
+        self.shared.track.wrote(i, 1);
         self.shared.buf.sync(i * size_of::<T>(), size_of::<T>());
         self.publish(1);
         Ok(())
@@ -225,6 +286,7 @@ impl<T: Copy> Producer<T> {
             // mirror: `k <= capacity <= n`), so the copy stays in the
             // mapping; `items` is a different allocation.
             unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), self.base.add(i), k) };
+            self.shared.track.wrote(i, k);
             self.shared.buf.sync(i * size_of::<T>(), k * size_of::<T>());
             self.publish(k);
         }
@@ -321,8 +383,9 @@ impl<T: Copy> WriteChunk<'_, T> {
     /// If `n` is more than the chunk's length.
     pub fn commit(self, n: usize) {
         assert!(n <= self.len, "commit({n}) of a chunk of {}", self.len);
-        self.producer
-            .shared
+        let shared = &self.producer.shared;
+        shared.track.wrote(self.index, n);
+        shared
             .buf
             .sync(self.index * size_of::<T>(), n * size_of::<T>());
         self.producer.publish(n);
@@ -348,7 +411,26 @@ pub struct Consumer<T> {
 // SAFETY: as for `Producer`.
 unsafe impl<T: Send> Send for Consumer<T> {}
 
+impl<T> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        self.shared.consumer_gone.store(true, Ordering::Release);
+    }
+}
+
 impl<T: Copy> Consumer<T> {
+    pub(crate) fn new(shared: Arc<Shared>, base: *mut T, n: usize, capacity: usize) -> Self {
+        Consumer {
+            shared,
+            base,
+            n,
+            capacity,
+            head: 0,
+            tail: 0,
+            at: 0,
+            _items: PhantomData,
+        }
+    }
+
     /// Items the channel holds at most.
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -379,6 +461,7 @@ impl<T: Copy> Consumer<T> {
         // SAFETY: slot `i` was published by the producer (acquire load of
         // `head`) and is not written again until this end releases it.
         let v = unsafe { self.base.add(i).read() };
+        self.shared.track.read(i, 1);
         self.release(1);
         Some(v)
     }
@@ -388,6 +471,7 @@ impl<T: Copy> Consumer<T> {
         if self.ready_at_least(1) == 0 {
             return None;
         }
+        self.shared.track.read(self.at, 1);
         // SAFETY: as in `pop`; the borrow of `self` keeps the slot from
         // being released while the reference lives.
         Some(unsafe { &*self.base.add(self.at) })
@@ -402,6 +486,7 @@ impl<T: Copy> Consumer<T> {
             // SAFETY: `k` published slots from `i`, inside the mirror;
             // `out` is a different allocation.
             unsafe { std::ptr::copy_nonoverlapping(self.base.add(i), out.as_mut_ptr(), k) };
+            self.shared.track.read(i, k);
             self.release(k);
         }
         k
@@ -421,6 +506,7 @@ impl<T: Copy> Consumer<T> {
             });
         }
         let i = self.at;
+        self.shared.track.read(i, n);
         // SAFETY: `n` published slots from `i`, inside the mirror; the
         // producer does not write them until they are released, which the
         // chunk's borrow of the consumer defers.
@@ -438,7 +524,9 @@ impl<T: Copy> Consumer<T> {
         self.shared.tail.store(self.tail, Ordering::Release);
     }
 
-    /// True once the producer is gone: what is ready is all there will be.
+    /// True once the producer (every producer of an
+    /// [`mpsc`](crate::mpsc) channel) is gone: what is ready is all there
+    /// will be.
     pub fn is_abandoned(&self) -> bool {
         Arc::strong_count(&self.shared) < 2
     }
@@ -478,7 +566,100 @@ impl<T: Copy> Deref for ReadChunk<'_, T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! The orderings, explored by loom (`make loom`). Items of half a page
+    //! make the memory two slots long, so slots are reused after two
+    //! items: a write that is not ordered after the read of the item
+    //! before (the consumer's release, the producer's acquire) is caught
+    //! too.
+    use super::*;
+    use loom::thread;
+
+    type Item = [u8; 2048];
+
+    fn item(v: u8) -> Item {
+        let mut x = [v; 2048];
+        x[1] = v.wrapping_mul(3);
+        x
+    }
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        assert_eq!(crate::page_size(), 4096, "the models assume 4 KiB pages");
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(f);
+    }
+
+    #[test]
+    fn single_items_arrive_whole_and_in_order() {
+        model(|| {
+            let (mut tx, mut rx) = channel::<Item>(2).unwrap();
+            assert_eq!(tx.shared.track.0.len(), 2, "two slots of memory");
+            let t = thread::spawn(move || {
+                for v in 1..=3 {
+                    while tx.push(item(v)).is_err() {
+                        thread::yield_now();
+                    }
+                }
+            });
+            for v in 1..=3 {
+                loop {
+                    if let Some(x) = rx.pop() {
+                        assert_eq!(x, item(v));
+                        break;
+                    }
+                    thread::yield_now();
+                }
+            }
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn batches_and_chunks_arrive_whole_and_in_order() {
+        model(|| {
+            let (mut tx, mut rx) = channel::<Item>(2).unwrap();
+            let t = thread::spawn(move || {
+                // A batch of one, then a chunk of two (across the end of
+                // the memory, after the first is read).
+                while tx.write(&[item(1)]) == 0 {
+                    thread::yield_now();
+                }
+                loop {
+                    match tx.write_chunk(2) {
+                        Ok(c) => {
+                            c.fill_and_commit(&[item(2), item(3)]);
+                            break;
+                        }
+                        Err(_) => thread::yield_now(),
+                    }
+                }
+            });
+            let mut got = Vec::new();
+            while got.len() < 3 {
+                match rx.read_chunk(1) {
+                    Ok(c) => {
+                        got.push(c[0]);
+                        c.release(1);
+                    }
+                    Err(_) => {
+                        let mut out = [item(0); 2];
+                        let k = rx.read(&mut out);
+                        got.extend_from_slice(&out[..k]);
+                        if k == 0 {
+                            thread::yield_now();
+                        }
+                    }
+                }
+            }
+            assert_eq!(got, vec![item(1), item(2), item(3)]);
+            t.join().unwrap();
+        });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::collections::VecDeque;
