@@ -312,3 +312,22 @@ def test_a_forked_child_shares_the_pipe_and_dropping_its_copies_closes_nothing()
         timeout=60,
     )
     assert out.split("\n")[:2] == ["b'from the child'", "b'parent' False False"]
+
+
+def test_a_view_can_wait_for_at_least_n_bytes() -> None:
+    w, r = picoring.pipe(100)
+    w.write(b"abc")
+    with pytest.raises(TimeoutError, match="fewer than 10 bytes to read within 0.05 s \\(3 readable\\)"):
+        r.get_readable_view(timeout=0.05, at_least=10)
+    threading.Timer(0.05, w.write, (b"defghij",)).start()
+    with r.get_readable_view(timeout=5, at_least=10) as v:
+        assert v.tobytes() == b"abcdefghij"
+    with pytest.raises(ValueError, match="at_least must be at most the capacity, 100, got 101"):
+        r.get_readable_view(at_least=101)
+    with pytest.raises(ValueError, match="at_least"):
+        r.get_readable_view(at_least=-1)
+    w.write(b"k")
+    w.close()
+    with r.get_readable_view(at_least=50) as v:  # the writer is gone: what is left
+        assert v.tobytes() == b"abcdefghijk"
+    assert len(r) == 11, "views consume nothing"

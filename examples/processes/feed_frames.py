@@ -18,7 +18,8 @@ if __name__ == "__main__":
     producer = mp.get_context("spawn").Process(target=capture, args=(writer, 50))
     producer.start()
     seen = 0
-    while view := reader.get_readable_view(timeout=10):  # empty at EOF
+    # Wait for a whole frame (or more), not just any byte; empty at EOF.
+    while view := reader.get_readable_view(timeout=10, at_least=FRAME):
         whole = len(view) // FRAME * FRAME
         for start in range(0, whole, FRAME):
             frame = view[start : start + FRAME]  # in the shared memory: no copy

@@ -340,8 +340,11 @@ class PipeReader:
         """Up to `n` bytes (everything readable for a negative n or None), waiting while empty; b'' at EOF."""
     def readinto(self, buffer: Buffer, timeout: float | None = None) -> int:
         """Move up to len(buffer) bytes into `buffer`, waiting while empty; return how many (0 at EOF)."""
-    def get_readable_view(self, timeout: float | None = None) -> memoryview:
-        """Wait until bytes are readable, then a read-only memoryview of all of them, in place; empty at EOF."""
+    def get_readable_view(self, timeout: float | None = None, at_least: SupportsIndex = 1) -> memoryview:
+        """Wait until `at_least` bytes are readable, then a read-only memoryview of all readable bytes, in place.
+
+        Shorter only once the writer is gone; empty at EOF.
+        """
     def advance_tail(self, n: SupportsIndex) -> None:
         """Consume `n` readable bytes."""
     def close(self) -> None:

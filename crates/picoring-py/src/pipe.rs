@@ -56,7 +56,8 @@ pub(crate) trait WriterEnd: Send + Sync {
 /// The reading end of either kind of pipe.
 pub(crate) trait ReaderEnd: Send + Sync {
     fn len(&self) -> usize;
-    fn wait(&self, timeout: Option<Duration>, poll: Poll<'_>) -> PipeResult<usize>;
+    fn wait(&self, at_least: usize, timeout: Option<Duration>, poll: Poll<'_>)
+        -> PipeResult<usize>;
     fn read_now(&self, out: &mut [u8]) -> PipeResult<usize>;
     fn read_now_uninit(&self, out: &mut [std::mem::MaybeUninit<u8>]) -> PipeResult<usize>;
     fn export_now(&self) -> PipeResult<(*const u8, usize, PipeToken)>;
@@ -105,8 +106,13 @@ impl ReaderEnd for CoreReader {
     fn len(&self) -> usize {
         CoreReader::len(self)
     }
-    fn wait(&self, timeout: Option<Duration>, poll: Poll<'_>) -> PipeResult<usize> {
-        CoreReader::wait(self, timeout, poll)
+    fn wait(
+        &self,
+        at_least: usize,
+        timeout: Option<Duration>,
+        poll: Poll<'_>,
+    ) -> PipeResult<usize> {
+        CoreReader::wait(self, at_least, timeout, poll)
     }
     fn read_now(&self, out: &mut [u8]) -> PipeResult<usize> {
         Ok(CoreReader::read_now(self, out))
@@ -188,8 +194,13 @@ mod shared {
         fn len(&self) -> usize {
             SharedReader::len(self)
         }
-        fn wait(&self, timeout: Option<Duration>, poll: Poll<'_>) -> PipeResult<usize> {
-            SharedReader::wait(self, timeout, poll)
+        fn wait(
+            &self,
+            at_least: usize,
+            timeout: Option<Duration>,
+            poll: Poll<'_>,
+        ) -> PipeResult<usize> {
+            SharedReader::wait(self, at_least, timeout, poll)
         }
         fn read_now(&self, out: &mut [u8]) -> PipeResult<usize> {
             SharedReader::read_now(self, out)
@@ -414,8 +425,8 @@ args::params! {
     NTimeout = [c"n", c"timeout"], required 0;
     /// `(buffer, timeout=None)`.
     BufferTimeout = [c"buffer", c"timeout"], required 1;
-    /// `(timeout=None)`.
-    Timeout = [c"timeout"], required 0;
+    /// `(timeout=None, at_least=1)`.
+    TimeoutAtLeast = [c"timeout", c"at_least"], required 0;
 }
 
 // --- timeouts and waits ---------------------------------------------------------
@@ -736,11 +747,12 @@ impl Class for PipeReader {
                 empty; return how many (0 at EOF).",
                 readinto,
             ),
-            with_args::<T, Timeout, _>(
+            with_args::<T, TimeoutAtLeast, _>(
                 c"get_readable_view",
-                c"get_readable_view($self, timeout=None)\n--\n\n\
-                Wait until bytes are readable, then a read-only memoryview of all of them, in \
-                place (no copy); empty at EOF. The writer cannot overwrite them while the view is \
+                c"get_readable_view($self, timeout=None, at_least=1)\n--\n\n\
+                Wait until at least `at_least` bytes (at most the capacity) are readable, then a \
+                read-only memoryview of all readable bytes, in place (no copy); shorter only once \
+                the writer is gone, empty at EOF. The writer cannot overwrite them while the view is \
                 alive; consume them with advance_tail(n).",
                 get_readable_view,
             ),
@@ -778,14 +790,23 @@ impl Class for PipeReader {
     }
 }
 
-/// Waits, with the GIL released, until bytes are readable or EOF; false
-/// for EOF.
-fn wait_readable(s: Slf<'_, '_, PipeReader>, deadline: &Deadline) -> PyResult<bool> {
+/// Waits, with the GIL released, until `at_least` bytes (at least one)
+/// are readable or EOF; false for EOF.
+fn wait_readable(
+    s: Slf<'_, '_, PipeReader>,
+    at_least: usize,
+    deadline: &Deadline,
+) -> PyResult<bool> {
     let end = &s.end;
-    match blocking(s.py(), |poll| end.wait(deadline.left(), poll)) {
+    match blocking(s.py(), |poll| end.wait(at_least, deadline.left(), poll)) {
         Ok(n) => Ok(n > 0),
         Err(Ok((raised, _))) => Err(raised),
         Err(Err(e @ PipeError::Corrupt { .. })) => Err(corrupt_error(e)),
+        Err(Err(_)) if at_least > 1 => Err(PyTimeoutError::new_err(format!(
+            "fewer than {at_least} bytes to read within {} s ({} readable)",
+            deadline.secs(),
+            s.end.len()
+        ))),
         Err(Err(_)) => Err(PyTimeoutError::new_err(format!(
             "nothing to read within {} s",
             deadline.secs()
@@ -820,7 +841,7 @@ fn read<'py>(s: Slf<'_, 'py, PipeReader>, a: &Args<'_, 'py>) -> Ret<'py> {
                 return Ok(out.into_any());
             }
         }
-        if !wait_readable(s, &deadline)? {
+        if !wait_readable(s, 1, &deadline)? {
             return Ok(PyBytes::new(py, b"").into_any());
         }
     }
@@ -849,7 +870,7 @@ fn readinto<'py>(s: Slf<'_, 'py, PipeReader>, a: &Args<'_, 'py>) -> Ret<'py> {
         if n > 0 {
             return Ok(args::usize_obj(py, n));
         }
-        if !wait_readable(s, &deadline)? {
+        if !wait_readable(s, 1, &deadline)? {
             return Ok(args::usize_obj(py, 0));
         }
     }
@@ -857,11 +878,25 @@ fn readinto<'py>(s: Slf<'_, 'py, PipeReader>, a: &Args<'_, 'py>) -> Ret<'py> {
 
 fn get_readable_view<'py>(s: Slf<'_, 'py, PipeReader>, a: &Args<'_, 'py>) -> Ret<'py> {
     let deadline = Deadline::new(timeout(a[0])?);
+    let at_least = match a[1] {
+        None => 1,
+        Some(o) => {
+            let n = args::count(o, "at_least")?;
+            let capacity = s.end.capacity();
+            if n.n > capacity {
+                return Err(PyValueError::new_err(format!(
+                    "at_least must be at most the capacity, {capacity}, got {}",
+                    n.given()
+                )));
+            }
+            n.n
+        }
+    };
     if s.end.is_closed() {
         return Err(closed_error("PipeReader"));
     }
-    if s.end.len() == 0 {
-        wait_readable(s, &deadline)?;
+    if s.end.len() < at_least.max(1) {
+        wait_readable(s, at_least, &deadline)?;
     }
     Ok(ffi::memoryview(s.obj())?.into_any())
 }

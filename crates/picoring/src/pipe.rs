@@ -346,18 +346,21 @@ pub struct PipeReader {
 }
 
 impl PipeReader {
-    /// Waits until bytes are readable or the stream has ended; returns how
-    /// many are readable (0: EOF, the writer closed and everything read,
-    /// or this end closed).
+    /// Waits until at least `at_least` bytes are readable (at least one
+    /// for 0) or the stream has ended; returns how many are readable (0:
+    /// EOF, the writer closed and everything read, or this end closed;
+    /// fewer than `at_least` once the writer closed). An `at_least` above
+    /// the capacity could never be met: callers check it.
     ///
     /// # Errors
     /// As [`PipeReader::read`].
     pub fn wait(
         &self,
+        at_least: usize,
         timeout: Option<Duration>,
         poll: Poll<'_>,
     ) -> std::result::Result<usize, PipeError> {
-        let g = self.wait_readable(timeout, poll)?;
+        let g = self.wait_readable(at_least, timeout, poll)?;
         Ok(if g.reader_closed { 0 } else { g.ring.len() })
     }
 
@@ -414,17 +417,19 @@ impl PipeReader {
         self.inner.memory()
     }
 
-    /// Waits until bytes are there (or EOF).
+    /// Waits until `at_least` bytes (at least one) are there, or EOF.
     fn wait_readable(
         &self,
+        at_least: usize,
         timeout: Option<Duration>,
         mut poll: Poll<'_>,
     ) -> std::result::Result<MutexGuard<'_, State>, PipeError> {
+        let want = at_least.max(1);
         let g = self.inner.lock();
         let (g, wait) =
             self.inner
                 .wait_until(g, &self.inner.readable, deadline(timeout), &mut poll, |s| {
-                    !s.ring.is_empty() || s.writer_closed || s.reader_closed
+                    s.ring.len() >= want || s.writer_closed || s.reader_closed
                 });
         match wait {
             Wait::Ready => Ok(g),
@@ -449,7 +454,7 @@ impl PipeReader {
         if out.is_empty() {
             return Ok(0);
         }
-        let mut g = self.wait_readable(timeout, poll)?;
+        let mut g = self.wait_readable(1, timeout, poll)?;
         if g.reader_closed {
             return Ok(0);
         }
@@ -473,7 +478,7 @@ impl PipeReader {
         timeout: Option<Duration>,
         poll: Poll<'_>,
     ) -> std::result::Result<ReadExport, PipeError> {
-        let mut g = self.wait_readable(timeout, poll)?;
+        let mut g = self.wait_readable(1, timeout, poll)?;
         Ok(g.ring.export_readable())
     }
 
@@ -622,6 +627,29 @@ mod tests {
             Err(PipeError::Interrupted { done: 0 })
         );
         assert_eq!(asked.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn a_reader_can_wait_for_at_least_n_bytes() {
+        let (w, r) = pipe(100).unwrap();
+        w.write(b"abc", None, None).unwrap();
+        assert_eq!(
+            r.wait(10, Some(Duration::from_millis(30)), None),
+            Err(PipeError::TimedOut { done: 0 })
+        );
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            w.write(b"defghij", None, None).unwrap();
+            w
+        });
+        assert_eq!(r.wait(10, Some(Duration::from_secs(10)), None), Ok(10));
+        let w = t.join().unwrap();
+        drop(w);
+        assert_eq!(
+            r.wait(50, None, None),
+            Ok(10),
+            "the writer is gone: what is left"
+        );
     }
 
     #[test]

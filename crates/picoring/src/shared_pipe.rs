@@ -990,25 +990,30 @@ impl SharedReader {
         Ok(n)
     }
 
-    /// Waits until bytes are readable or the stream has ended; returns how
-    /// many are readable (0: EOF: the writer closed or its process ended,
-    /// and everything was read; or this end is closed).
+    /// Waits until at least `at_least` bytes are readable (at least one
+    /// for 0) or the stream has ended; returns how many are readable (0:
+    /// EOF: the writer closed or its process ended, and everything was
+    /// read; or this end is closed; fewer than `at_least` once the writer
+    /// is gone). An `at_least` above the capacity could never be met:
+    /// callers check it.
     ///
     /// # Errors
     /// [`PipeError::TimedOut`], [`PipeError::Interrupted`],
     /// [`PipeError::Corrupt`].
     pub fn wait(
         &self,
+        at_least: usize,
         timeout: Option<Duration>,
         mut poll: Poll<'_>,
     ) -> std::result::Result<usize, PipeError> {
+        let want = at_least.max(1);
         let deadline = deadline(timeout);
         let h = self.end.h();
         let mut bad = None;
         let ready = || {
             let l = self.end.lock();
             match self.readable(&l) {
-                Ok(n) => n > 0 || l.closed || h.writer_closed.load(SeqCst) != 0,
+                Ok(n) => n >= want || l.closed || h.writer_closed.load(SeqCst) != 0,
                 Err(e) => {
                     bad = Some(e);
                     true
@@ -1049,6 +1054,7 @@ impl SharedReader {
             }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if self.wait(
+                1,
                 left,
                 poll.as_deref_mut().map(|p| p as &mut dyn FnMut() -> bool),
             )? == 0
