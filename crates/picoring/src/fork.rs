@@ -46,8 +46,8 @@ pub struct ForkHold {
 /// A ring changed by one thread while another forks is copied in whatever
 /// state the fork finds it; hold forks off around such changes.
 ///
-/// Never fork while holding one, and never hold two at once in one thread:
-/// either deadlocks against a fork.
+/// Holds nest: a thread may take another while it holds one (only the
+/// outermost counts). Never fork while holding one: that deadlocks.
 ///
 /// ```
 /// let hold = picoring::hold_off_fork();
@@ -156,7 +156,22 @@ mod imp {
     // `hold` and `prepare` each announce themselves, then check for the
     // other (all SeqCst): at least one of the two sees the other and backs
     // off, so a fork never starts while a hold is live.
+    std::thread_local! {
+        /// Holds this thread has now; only the outermost one is counted in
+        /// `HOLDS` (a nested one waiting for a fork that waits for the
+        /// outer one would deadlock).
+        static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
     pub(crate) fn hold() {
+        let depth = DEPTH.with(|d| {
+            let n = d.get();
+            d.set(n + 1);
+            n
+        });
+        if depth > 0 {
+            return;
+        }
         install();
         loop {
             while FORKING.load(Ordering::SeqCst) > 0 {
@@ -171,7 +186,14 @@ mod imp {
     }
 
     pub(crate) fn unhold() {
-        HOLDS.fetch_sub(1, Ordering::SeqCst);
+        let outer = DEPTH.with(|d| {
+            let n = d.get() - 1;
+            d.set(n);
+            n == 0
+        });
+        if outer {
+            HOLDS.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     extern "C" fn prepare() {
@@ -202,6 +224,30 @@ mod imp {
 
 #[cfg(all(test, unix, not(miri)))]
 mod tests {
+    #[test]
+    fn nested_holds_do_not_deadlock_against_a_fork() {
+        let outer = super::hold_off_fork();
+        let forker = std::thread::spawn(|| {
+            // SAFETY: the child only exits.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                // SAFETY: _exit is async-signal-safe.
+                unsafe { libc::_exit(0) };
+            }
+            let mut status = 0;
+            // SAFETY: our child; a status of ours to fill.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+        });
+        // Let the fork start waiting for the outer hold, then nest one:
+        // with holds counted per call, the inner one would wait for the
+        // fork, which waits for the outer one, for ever.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let inner = super::hold_off_fork();
+        drop(inner);
+        drop(outer);
+        forker.join().unwrap();
+    }
+
     use super::imp::{install, INSTALL};
     use std::sync::atomic::Ordering;
 

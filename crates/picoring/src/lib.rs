@@ -48,6 +48,8 @@ mod error;
 mod fork;
 mod list;
 mod mirror;
+// 64-bit only: its counters must not wrap (see the module docs).
+#[cfg(target_pointer_width = "64")]
 pub mod mpsc;
 mod pins;
 pub mod pipe;

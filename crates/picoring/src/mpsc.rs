@@ -45,6 +45,16 @@
 //! later ones back meanwhile, so this is not lock-free in the strict sense
 //! (rtrb's MPSC answer is a mutex around a producer; this keeps the copies
 //! parallel). A write cannot panic between the two: items are `Copy`.
+//! Under real-time scheduling (`SCHED_FIFO`), a high-priority producer
+//! waiting for a preempted lower-priority one on the same core yields in
+//! vain: give producers one priority. A process forked while one of its
+//! threads was between a reservation and its commit has a channel whose
+//! producers wait for that commit for ever (the thread is not in the
+//! child); the consumer there reads what was committed.
+//!
+//! The counters are free-running `usize`s that a slot index is taken from
+//! modulo the memory's length, which is not a power of two: hence 64-bit
+//! targets only (2^64 items never wrap).
 
 use std::marker::PhantomData;
 use std::mem::size_of;
@@ -205,6 +215,37 @@ mod loom_tests {
 
     /// Half a page: the memory is two slots.
     type Item = [u8; 2048];
+
+    /// A page per item: the memory is one slot, reused by every item, so
+    /// each reservation waits for the consumer's release of the one before
+    /// (the reload of the producer's cached `tail`).
+    #[test]
+    fn reservations_wait_for_the_consumers_release() {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(3);
+        b.check(|| {
+            let (tx, mut rx) = channel::<[u8; 4096]>(1).unwrap();
+            let mut tx1 = tx.clone();
+            drop(tx);
+            let t = thread::spawn(move || {
+                for v in 1..=2u8 {
+                    while tx1.push([v; 4096]).is_err() {
+                        thread::yield_now();
+                    }
+                }
+            });
+            for v in 1..=2u8 {
+                let x = loop {
+                    match rx.pop() {
+                        Some(x) => break x,
+                        None => thread::yield_now(),
+                    }
+                };
+                assert!(x.iter().all(|&b| b == v), "item {v} whole");
+            }
+            t.join().unwrap();
+        });
+    }
 
     /// One producer thread, and the main thread writing then reading:
     /// whichever reserves second commits after the first (a wait on the

@@ -549,9 +549,12 @@ impl End {
         }
         if self.is_writer {
             l.pos = h.w.head.load(SeqCst);
-        } else if l.pins.is_empty() {
+        } else {
             let t = h.r.tail.load(SeqCst);
-            if t != l.released {
+            if t != l.released && (l.pins.is_empty() || t > l.released) {
+                // Another reader object moved on (past this one's pins,
+                // if it has any: the bytes they show may be reused).
+                l.pins.clear();
                 (l.pos, l.released) = (t, t);
             }
         }
@@ -580,10 +583,14 @@ impl End {
             self.claim_now();
             if l.pid != my_pid() {
                 l.pid = my_pid();
-                l.pins.clear();
-                if !self.is_writer {
-                    let t = self.h().r.tail.load(SeqCst);
-                    (l.pos, l.released) = (t, t);
+                // Given back from where the parent had read to (not from
+                // its oldest pin: those bytes were consumed).
+                if !l.pins.is_empty() {
+                    l.pins.clear();
+                    l.released = l.pos;
+                    let h = self.h();
+                    h.r.tail.fetch_max(l.pos, SeqCst);
+                    notify(&h.r.space_seq, &h.w.waiting);
                 }
             }
         }
@@ -927,7 +934,8 @@ impl SharedReader {
         if to > l.released {
             l.released = to;
             let h = self.end.h();
-            h.r.tail.store(to, SeqCst);
+            // Never backwards, whatever another reader object did.
+            h.r.tail.fetch_max(to, SeqCst);
             notify(&h.r.space_seq, &h.w.waiting);
         }
     }
@@ -1339,12 +1347,15 @@ mod tests {
     #[test]
     fn a_forked_reader_does_not_keep_the_parents_pins() {
         let (w, r) = shared_pipe(100).unwrap();
-        w.write(&[1; 100], None, None).unwrap();
+        let bytes: Vec<u8> = (0..100).collect();
+        w.write(&bytes, None, None).unwrap();
         let view = r.export_now().unwrap(); // pinned in the parent
+        r.advance_tail(60).unwrap(); // consumed, still pinned
         let child = fork_child(|| {
             let mut buf = [0u8; 100];
             match r.read(&mut buf, Some(Duration::from_secs(5)), None) {
-                Ok(100) => 0,
+                // The 40 bytes the parent had not consumed, once.
+                Ok(40) if buf[0] == 60 && buf[39] == 99 => 0,
                 _ => 1,
             }
         });
@@ -1355,7 +1366,15 @@ mod tests {
             w.write(&[2; 100], Some(Duration::from_secs(5)), None),
             Ok(100)
         );
-        assert!(r.release(view.into_raw()), "the parent's pin is its own");
+        // The child's reads moved the published tail past the parent's pin:
+        // the parent's copy of the reader follows, and the pin is void
+        // (the writer may already have reused those bytes).
+        assert!(!r.release(view.into_raw()));
+        assert_eq!(
+            r.len(),
+            100,
+            "the parent's copy reads on from the child's position"
+        );
     }
 
     #[test]

@@ -48,12 +48,12 @@ use std::ops::Deref;
 // not ordered after the read of the item before) is reported.
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicBool, AtomicUsize, Ordering},
+    atomic::{fence, AtomicBool, AtomicUsize, Ordering},
     Arc,
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    atomic::{AtomicBool, AtomicUsize, Ordering},
+    atomic::{fence, AtomicBool, AtomicUsize, Ordering},
     Arc,
 };
 
@@ -322,6 +322,8 @@ impl<T: Copy> Producer<T> {
             });
         }
         let i = self.at;
+        // The slots are written from now on (through the chunk).
+        self.shared.track.wrote(i, n);
         Ok(WriteChunk {
             index: i,
             len: n,
@@ -383,9 +385,8 @@ impl<T: Copy> WriteChunk<'_, T> {
     /// If `n` is more than the chunk's length.
     pub fn commit(self, n: usize) {
         assert!(n <= self.len, "commit({n}) of a chunk of {}", self.len);
-        let shared = &self.producer.shared;
-        shared.track.wrote(self.index, n);
-        shared
+        self.producer
+            .shared
             .buf
             .sync(self.index * size_of::<T>(), n * size_of::<T>());
         self.producer.publish(n);
@@ -528,7 +529,11 @@ impl<T: Copy> Consumer<T> {
     /// [`mpsc`](crate::mpsc) channel) is gone: what is ready is all there
     /// will be.
     pub fn is_abandoned(&self) -> bool {
-        Arc::strong_count(&self.shared) < 2
+        let gone = Arc::strong_count(&self.shared) < 2;
+        // The count is read relaxed: order the reads of `head` after it,
+        // so that the last producer's publication is seen.
+        fence(Ordering::Acquire);
+        gone
     }
 }
 
