@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn four_producers_every_item_once_each_in_order() {
-        const PER: u64 = 200_000;
+        const PER: u64 = if cfg!(miri) { 2_000 } else { 200_000 };
         let (tx, mut rx) = channel::<u64>(1000).unwrap();
         let workers: Vec<_> = (0..4u64)
             .map(|w| {
