@@ -21,7 +21,8 @@
 //! reading, or shows in a view; views are stable only against a peer that
 //! follows it.
 //!
-//! Waits are futex waits on a word of the header (`FUTEX_WAIT`, shared),
+//! Waits first check for up to [`SPIN`], spinning, then are futex waits
+//! on a word of the header (`FUTEX_WAIT`, shared),
 //! in slices of at most [`PEER_CHECK`]: after each slice the waiter checks
 //! that the process holding the other end is alive (a pidfd, polled), so a
 //! peer killed mid-stream gives EOF (reader) or [`PipeError::Closed`]
@@ -69,6 +70,11 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::pipe::{deadline, PipeError, Poll, POLL};
+
+/// How long a wait checks its condition, spinning, before it sleeps on
+/// the futex: a bounded spin, about what a wake-up costs on a busy
+/// machine, so that a wait the peer ends at once costs no system call.
+pub const SPIN: Duration = Duration::from_micros(20);
 
 /// Longest futex wait between two checks that the peer is alive.
 pub const PEER_CHECK: Duration = Duration::from_millis(100);
@@ -622,6 +628,23 @@ impl End {
         poll: &mut Poll<'_>,
         mut ready: impl FnMut() -> bool,
     ) -> Wait {
+        // A peer that is running mostly makes `ready()` true within
+        // microseconds: check for up to `SPIN` (never past the deadline)
+        // before sleeping, which spares both sides a system call (the
+        // notifier sees no waiter) and this side a wake-up's latency.
+        let spin_end = Instant::now() + SPIN;
+        let spin_end = deadline.map_or(spin_end, |d| d.min(spin_end));
+        loop {
+            if ready() {
+                return Wait::Ready;
+            }
+            if Instant::now() >= spin_end {
+                break;
+            }
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+        }
         loop {
             waiting.fetch_add(1, SeqCst);
             let seen = seq.load(SeqCst);
